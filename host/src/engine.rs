@@ -1,0 +1,160 @@
+//! The one wasmtime [`Engine`](wasmtime::Engine) and [`Linker`] of a host: configuration
+//! (async, pooling allocator, epoch interruption with one ticker thread), the host interfaces
+//! every component may import, and compilation with an on-disk cache of compiled components.
+
+use crate::manifest::WasmFile;
+use crate::slot::Loaded;
+use crate::store::StoreData;
+use anyhow::{Context as _, bail};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// How often the epoch advances: the granularity of deadlines and of guest yields.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// What the engine is set up with.
+#[derive(Clone, Debug, Default)]
+pub struct EngineOptions {
+    /// Where compiled components are kept between runs; `None` compiles in memory only.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The engine, the linker and the compile cache.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: Linker<StoreData>,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Engine {
+    /// Configures wasmtime, builds the linker and starts the epoch ticker.
+    pub fn new(options: EngineOptions) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::new();
+        // A request holds one component instance; its core instances, memories and tables come
+        // from the same pool, a few per component.
+        pool.total_component_instances(1000)
+            .total_core_instances(4000)
+            .total_memories(2000)
+            .total_tables(2000)
+            .total_stacks(1000);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine =
+            wasmtime::Engine::new(&config).map_err(anyhow::Error::from).context("failed to configure wasmtime")?;
+        spawn_epoch_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, StoreData::config)?;
+        crate::logging::add_to_linker(&mut linker)?;
+
+        if let Some(dir) = &options.cache_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the compile cache `{}`", dir.display()))?;
+        }
+        Ok(Self { engine, linker, cache_dir: options.cache_dir })
+    }
+
+    /// The wasmtime engine.
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// Compiles `wasm` (or takes it from the cache) and links it against the host.
+    pub fn load(&self, wasm: &WasmFile) -> anyhow::Result<Loaded> {
+        let component = self.compile(wasm)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| link_error(wasm, e))?;
+        let proxy = ProxyPre::new(pre).map_err(|e| {
+            anyhow::anyhow!(
+                "`{}` does not export `wasi:http/incoming-handler`, so it cannot serve requests: {e}",
+                wasm.path.display()
+            )
+        })?;
+        Ok(Loaded { digest: wasm.digest, component, proxy, loaded_at: SystemTime::now() })
+    }
+
+    fn compile(&self, wasm: &WasmFile) -> anyhow::Result<Component> {
+        if !wasmparser::Parser::is_component(&wasm.bytes) {
+            bail!(
+                "`{}` is not a WebAssembly component{}",
+                wasm.path.display(),
+                if wasmparser::Parser::is_core_wasm(&wasm.bytes) {
+                    " but a core module: build it for the `wasm32-wasip2` target"
+                } else {
+                    ""
+                }
+            );
+        }
+        let Some(cache_dir) = &self.cache_dir else {
+            return self.compile_now(wasm);
+        };
+        let cached = cache_dir.join(format!("{}-{:016x}.cwasm", wasm.digest, self.compatibility_hash()));
+        if cached.is_file() {
+            match deserialize(&self.engine, &cached) {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!(path = %cached.display(), "ignoring unusable compile cache entry: {e:#}")
+                }
+            }
+        }
+        let component = self.compile_now(wasm)?;
+        if let Err(e) = write_atomically(&cached, &component.serialize()?) {
+            tracing::warn!(path = %cached.display(), "cannot write the compile cache: {e:#}");
+        }
+        Ok(component)
+    }
+
+    fn compile_now(&self, wasm: &WasmFile) -> anyhow::Result<Component> {
+        Component::new(&self.engine, &wasm.bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("failed to compile `{}`", wasm.path.display()))
+    }
+
+    /// Distinguishes cache entries of engines configured differently or of other wasmtime versions.
+    fn compatibility_hash(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
+/// Keeps the engine's epoch moving until the engine is dropped.
+fn spawn_epoch_ticker(engine: &wasmtime::Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("civic-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("failed to spawn the epoch ticker thread");
+}
+
+/// Phrases wasmtime's "matching implementation was not found" in the manifest's terms.
+fn link_error(wasm: &WasmFile, error: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("`{}` imports something this host does not provide: {error:#}", wasm.path.display())
+}
+
+#[expect(unsafe_code, reason = "the cache holds only what `Component::serialize` wrote, under our data dir")]
+fn deserialize(engine: &wasmtime::Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: the file was written by `Component::serialize` of an engine with the same
+    // compatibility hash (it is in the file name); wasmtime checks the header again.
+    unsafe { Component::deserialize_file(engine, path) }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let partial = path.with_extension(format!("partial-{}", std::process::id()));
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, path)
+}

@@ -1,0 +1,125 @@
+//! The route table: `Host` header → city → longest matching path prefix → component slot.
+//!
+//! A [`Routes`] value is immutable; the runtime publishes a new one to change routing, and each
+//! request reads whichever is current when it starts, without a lock.
+
+use crate::manifest::{CityId, ComponentName, HostName, RoutePath};
+use crate::slot::Slot;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// One city's routes and components.
+pub struct City {
+    /// `[city] id`.
+    pub id: CityId,
+    /// `[city] name`.
+    pub name: String,
+    /// `[city] hosts`.
+    pub hosts: Vec<HostName>,
+    /// Every component of the city, routed or not.
+    pub slots: BTreeMap<ComponentName, Arc<Slot>>,
+    /// Path prefixes, longest first, so the first match is the most specific one.
+    routes: Vec<(RoutePath, Arc<Slot>)>,
+}
+
+impl City {
+    /// A city whose `routes` name components in `slots` (the manifest checks guarantee it).
+    pub fn new(
+        id: CityId,
+        name: String,
+        hosts: Vec<HostName>,
+        slots: BTreeMap<ComponentName, Arc<Slot>>,
+        routes: impl IntoIterator<Item = (RoutePath, ComponentName)>,
+    ) -> Self {
+        let mut routes: Vec<_> = routes
+            .into_iter()
+            .map(|(path, component)| {
+                let slot = slots[&component].clone();
+                (path, slot)
+            })
+            .collect();
+        routes.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_str().len()));
+        Self { id, name, hosts, slots, routes }
+    }
+
+    /// The slot serving `path`, if any route matches.
+    pub fn route(&self, path: &str) -> Option<&Arc<Slot>> {
+        self.routes.iter().find(|(prefix, _)| prefix.matches(path)).map(|(_, slot)| slot)
+    }
+}
+
+/// Why no component serves a request.
+#[derive(Debug, thiserror::Error)]
+pub enum NoRoute {
+    /// Several cities share the listener and none claims this host.
+    #[error("no city is served at host `{0}`")]
+    UnknownHost(String),
+    /// The city has no route for the path.
+    #[error("no route for `{0}`")]
+    UnknownPath(String),
+}
+
+/// Every city this host serves.
+#[derive(Default)]
+pub struct Routes {
+    cities: Vec<Arc<City>>,
+    by_host: HashMap<String, Arc<City>>,
+}
+
+impl Routes {
+    /// The table for `cities`; their hosts are distinct (the manifest checks guarantee it).
+    pub fn new(cities: Vec<City>) -> Self {
+        let cities: Vec<_> = cities.into_iter().map(Arc::new).collect();
+        let by_host = cities
+            .iter()
+            .flat_map(|city| city.hosts.iter().map(move |host| (host.as_str().to_owned(), city.clone())))
+            .collect();
+        Self { cities, by_host }
+    }
+
+    /// The cities, in the order their manifests were given.
+    pub fn cities(&self) -> &[Arc<City>] {
+        &self.cities
+    }
+
+    /// The city for a request's `Host` header: the only city when there is one, else the city
+    /// that lists the host (compared without port, case-insensitively).
+    pub fn city(&self, host: Option<&str>) -> Result<&Arc<City>, NoRoute> {
+        if let [only] = self.cities.as_slice() {
+            return Ok(only);
+        }
+        let name = host.map(strip_port).unwrap_or_default().trim_end_matches('.');
+        match self.by_host.get(name) {
+            Some(city) => Ok(city),
+            None => self.by_host.get(&name.to_ascii_lowercase()).ok_or_else(|| NoRoute::UnknownHost(name.to_owned())),
+        }
+    }
+
+    /// The slot serving a request.
+    pub fn route(&self, host: Option<&str>, path: &str) -> Result<&Arc<Slot>, NoRoute> {
+        self.city(host)?.route(path).ok_or_else(|| NoRoute::UnknownPath(path.to_owned()))
+    }
+}
+
+/// `example.org:8080` → `example.org`; `[::1]:8080` → `[::1]`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_port;
+
+    #[test]
+    fn ports_are_stripped() {
+        assert_eq!(strip_port("bremerhaven.localhost:8080"), "bremerhaven.localhost");
+        assert_eq!(strip_port("bremerhaven.localhost"), "bremerhaven.localhost");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+    }
+}

@@ -1,0 +1,26 @@
+//! Civic: a WebAssembly host for composable public-service components.
+//!
+//! A city writes a manifest; the host loads the components it names, serves them over HTTP, and
+//! keeps each request in a fresh sandbox. The modules follow the path of a request:
+//!
+//! - [`manifest`]: city manifests, parsed, checked and resolved into specs.
+//! - [`engine`]: the wasmtime engine and linker; compiling components, once per content hash.
+//! - [`runtime`]: the live set of cities built from the specs.
+//! - [`slot`]: a city's component and the version currently serving it.
+//! - [`http`]: the listener, the route table, and one request's life.
+//! - [`store`]: the sandbox state behind each instance; [`logging`] and [`outbound`] are the
+//!   host interfaces it reaches.
+//! - [`cli`]: the `civic` commands; [`cargo`]: building plugin crates for `civic up`.
+
+#![deny(missing_docs)]
+
+pub mod cargo;
+pub mod cli;
+pub mod engine;
+pub mod http;
+pub mod logging;
+pub mod manifest;
+pub mod outbound;
+pub mod runtime;
+pub mod slot;
+pub mod store;

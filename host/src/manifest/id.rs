@@ -1,0 +1,203 @@
+//! Checked names: a value of these types is valid by construction, so the rest of the host never
+//! re-validates a city id, a component name, a host name or a route path.
+
+use serde::Deserialize;
+use std::fmt;
+
+/// Longest id we accept: ids end up in URLs, metrics labels and database keys.
+const MAX_ID_LEN: usize = 63;
+
+/// Defines a kebab-case id newtype: lower-case ASCII letters and digits in words joined by
+/// single hyphens, starting with a letter (`bremerhaven`, `local-tax`).
+macro_rules! kebab_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+        #[serde(try_from = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The id as written in the manifest.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(value: String) -> Result<Self, String> {
+                check_kebab(&value, $what)?;
+                Ok(Self(value))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+kebab_id!(
+    /// A city's id (`[city] id = "bremerhaven"`): it namespaces the city's state and metrics.
+    CityId,
+    "city id"
+);
+
+kebab_id!(
+    /// A component's name within a city (`[components.kindergarten]`).
+    ComponentName,
+    "component name"
+);
+
+fn check_kebab(value: &str, what: &str) -> Result<(), String> {
+    let well_formed = value.len() <= MAX_ID_LEN
+        && value.starts_with(|c: char| c.is_ascii_lowercase())
+        && value
+            .split('-')
+            .all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid {what} `{value}`: use lower-case letters, digits and single hyphens, \
+             starting with a letter, at most {MAX_ID_LEN} characters (for example `local-tax`)"
+        ))
+    }
+}
+
+/// A host name a city answers to (`hosts = ["bremerhaven.localhost"]`), compared with the
+/// request's `Host` header without its port.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct HostName(String);
+
+impl HostName {
+    /// The host name, lower-case.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for HostName {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        let lower = value.to_ascii_lowercase();
+        let well_formed = !lower.is_empty()
+            && lower.len() <= 253
+            && lower.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if well_formed {
+            Ok(Self(lower))
+        } else {
+            Err(format!(
+                "invalid host `{value}`: expected a DNS name such as `bremerhaven.example.org`, \
+                 without scheme, port or path"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for HostName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A route's path prefix (`path = "/kita"`): it matches the path itself and everything below it
+/// (`/kita`, `/kita/applications`), never a sibling that merely starts with the same letters
+/// (`/kitab`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RoutePath(String);
+
+impl RoutePath {
+    /// The prefix as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a request path falls under this prefix.
+    pub fn matches(&self, path: &str) -> bool {
+        let prefix = self.0.as_str();
+        prefix == "/" || path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+impl TryFrom<String> for RoutePath {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        let problem = if !value.starts_with('/') {
+            Some("it must start with `/`")
+        } else if value.len() > 1 && value.ends_with('/') {
+            Some("it must not end with `/` (a route already matches everything below it)")
+        } else if value.contains("//") {
+            Some("it must not contain an empty segment `//`")
+        } else if value.split('/').any(|segment| segment == "." || segment == "..") {
+            Some("it must not contain `.` or `..` segments")
+        } else if value.contains(['*', '?', '#']) || value.contains(char::is_whitespace) {
+            Some("it is a plain prefix: no `*`, `?`, `#` or spaces")
+        } else {
+            None
+        };
+        match problem {
+            None => Ok(Self(value)),
+            Some(problem) => Err(format!("invalid route path `{value}`: {problem}")),
+        }
+    }
+}
+
+impl fmt::Display for RoutePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kebab_ids() {
+        for good in ["bremerhaven", "local-tax", "a1", "novi-sad-2"] {
+            assert!(CityId::try_from(good.to_string()).is_ok(), "{good}");
+        }
+        for bad in ["", "Bremen", "-tax", "tax-", "local--tax", "1city", "local_tax", "á"] {
+            let err = ComponentName::try_from(bad.to_string()).unwrap_err();
+            assert!(err.contains(&format!("`{bad}`")), "{err}");
+        }
+        assert!(CityId::try_from("a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn hosts_are_lower_case_dns_names() {
+        let host = HostName::try_from("Bremerhaven.Localhost".to_string()).unwrap();
+        assert_eq!(host.as_str(), "bremerhaven.localhost");
+        for bad in ["", "http://x", "x:8080", "a..b", "-a.b", "a b"] {
+            assert!(HostName::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn route_prefixes_match_whole_segments() {
+        let kita = RoutePath::try_from("/kita".to_string()).unwrap();
+        assert!(kita.matches("/kita"));
+        assert!(kita.matches("/kita/applications/7"));
+        assert!(!kita.matches("/kitab"));
+        assert!(!kita.matches("/"));
+        let root = RoutePath::try_from("/".to_string()).unwrap();
+        assert!(root.matches("/anything"));
+        for bad in ["kita", "/kita/", "/a//b", "/a/../b", "/kita/*", "/a b", "/a?x"] {
+            assert!(RoutePath::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+}

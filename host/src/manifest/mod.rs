@@ -1,0 +1,280 @@
+//! City manifests: parsing, validation and resolution into [`CitySpec`]s.
+//!
+//! Loading goes in three steps, each of which reports every error it finds with its
+//! `file:line:column`:
+//! 1. [`parse`] reads each file: `manifest_version` first, then the strict schema of that version.
+//! 2. Checks inside one manifest (routes name known components, no duplicate route) and across
+//!    manifests (city ids and hosts are unique).
+//! 3. [`resolve`] reads every component file once, checks `sha256` pins, and produces the specs
+//!    the runtime loads.
+//!
+//! `civic up` runs [`parse`], builds the plugin crates the manifests name, then [`resolve`].
+
+mod diagnostic;
+mod id;
+mod schema;
+mod source;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
+pub use id::{CityId, ComponentName, HostName, RoutePath};
+pub use source::{Digest, Source, Sources, WasmFile};
+
+use schema::{ComponentV1, ManifestV1, Versioned};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toml::Spanned;
+
+/// The only manifest version this Civic reads.
+pub const MANIFEST_VERSION: i64 = 1;
+
+/// A city, resolved: everything the runtime needs to serve it.
+#[derive(Debug)]
+pub struct CitySpec {
+    /// `[city] id`.
+    pub id: CityId,
+    /// `[city] name`.
+    pub name: String,
+    /// `[city] hosts`.
+    pub hosts: Vec<HostName>,
+    /// `[components.*]`, in name order.
+    pub components: Vec<ComponentSpec>,
+    /// `[[routes]]`, in manifest order.
+    pub routes: Vec<RouteSpec>,
+    /// The manifest this city came from.
+    pub manifest: PathBuf,
+}
+
+/// A component of a city, resolved.
+#[derive(Debug)]
+pub struct ComponentSpec {
+    /// Its name in the city.
+    pub name: ComponentName,
+    /// Its bytes, shared with every other city that uses the same file.
+    pub wasm: Arc<WasmFile>,
+    /// What `wasi:config/store` answers to it.
+    pub config: BTreeMap<String, String>,
+    /// Its `source` in the manifest, for errors found when it is compiled or linked.
+    pub at: Location,
+}
+
+/// A route, resolved.
+#[derive(Clone, Debug)]
+pub struct RouteSpec {
+    /// The path prefix.
+    pub path: RoutePath,
+    /// The component that serves it.
+    pub component: ComponentName,
+}
+
+/// A parsed and checked manifest whose sources are not read yet.
+pub struct Parsed {
+    file: Arc<SourceFile>,
+    manifest: ManifestV1,
+}
+
+impl Parsed {
+    /// Where a span of this manifest is.
+    fn at<T>(&self, value: &Spanned<T>) -> Location {
+        Location { file: self.file.clone(), span: value.span() }
+    }
+
+    /// The `source` of every component, resolved against the manifest's directory.
+    pub fn sources(&self) -> impl Iterator<Item = Source> + '_ {
+        self.manifest.components.values().map(|c| Source::resolve(&self.file.path, c.source.get_ref()))
+    }
+}
+
+/// Reads and checks manifests; every error in every file is reported, not just the first.
+pub fn parse(paths: &[PathBuf]) -> Result<Vec<Parsed>, Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
+    let mut parsed = Vec::new();
+    for path in paths {
+        match parse_file(path) {
+            Ok(manifest) => {
+                check_manifest(&manifest, &mut diagnostics);
+                parsed.push(manifest);
+            }
+            Err(diagnostic) => diagnostics.push(diagnostic),
+        }
+    }
+    check_cities(&parsed, &mut diagnostics);
+    diagnostics.into_result(parsed)
+}
+
+/// Reads every component's bytes, checks pins, and yields the specs the runtime loads.
+pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>, Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
+    let mut cities = Vec::new();
+    for manifest in parsed {
+        let m = &manifest.manifest;
+        let mut components = Vec::new();
+        for (name, component) in &m.components {
+            match resolve_component(manifest, component, sources) {
+                Ok(wasm) => components.push(ComponentSpec {
+                    name: name.get_ref().clone(),
+                    wasm,
+                    config: component.config.iter().map(|(k, v)| (k.clone(), v.get_ref().0.clone())).collect(),
+                    at: manifest.at(&component.source),
+                }),
+                Err(diagnostic) => diagnostics.push(diagnostic),
+            }
+        }
+        cities.push(CitySpec {
+            id: m.city.id.get_ref().clone(),
+            name: m.city.name.clone(),
+            hosts: m.city.hosts.iter().map(|h| h.get_ref().clone()).collect(),
+            components,
+            routes: m
+                .routes
+                .iter()
+                .map(|r| RouteSpec { path: r.path.get_ref().clone(), component: r.component.get_ref().clone() })
+                .collect(),
+            manifest: manifest.file.path.clone(),
+        });
+    }
+    diagnostics.into_result(cities)
+}
+
+/// [`parse`] then [`resolve`], for callers that build nothing in between.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<CitySpec>, Diagnostics> {
+    resolve(&parse(paths)?, &mut Sources::default())
+}
+
+fn parse_file(path: &Path) -> Result<Parsed, Diagnostic> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Diagnostic::file(path, format!("cannot read manifest: {e}")))?;
+    let file = Arc::new(SourceFile { path: path.to_path_buf(), text });
+    let toml_error = |e: toml::de::Error| {
+        let span = e.span().unwrap_or(0..0);
+        Diagnostic::at(Location { file: file.clone(), span }, e.message().trim_end().to_owned())
+    };
+
+    let versioned: Versioned = toml::from_str(&file.text).map_err(toml_error)?;
+    match versioned.manifest_version {
+        None => {
+            return Err(Diagnostic::at(Location { file: file.clone(), span: 0..0 }, "missing `manifest_version`")
+                .note(format!("add `manifest_version = {MANIFEST_VERSION}` at the top of the manifest")));
+        }
+        Some(version) if version.get_ref().as_integer() != Some(MANIFEST_VERSION) => {
+            let span = version.span();
+            return Err(Diagnostic::at(
+                Location { file: file.clone(), span },
+                format!("unsupported manifest_version `{}`", version.get_ref()),
+            )
+            .note(format!("this civic reads manifest_version = {MANIFEST_VERSION}")));
+        }
+        Some(_) => {}
+    }
+    let manifest = toml::from_str(&file.text).map_err(toml_error)?;
+    Ok(Parsed { file, manifest })
+}
+
+/// Checks that need the whole manifest: routes point at components, no route twice.
+fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
+    let m = &parsed.manifest;
+    let mut paths: HashMap<&RoutePath, Location> = HashMap::new();
+    for route in &m.routes {
+        let at = parsed.at(&route.path);
+        if let Some(first) = paths.get(route.path.get_ref()) {
+            diagnostics.push(
+                Diagnostic::at(at, format!("duplicate route `{}`", route.path.get_ref()))
+                    .note(format!("first routed at {first}")),
+            );
+        } else {
+            paths.insert(route.path.get_ref(), at);
+        }
+        let component = route.component.get_ref();
+        if !m.components.keys().any(|name| name.get_ref() == component) {
+            let known = m.components.keys().map(|k| format!("`{}`", k.get_ref())).collect::<Vec<_>>();
+            let note = if known.is_empty() {
+                "this manifest defines no `[components.*]`".to_owned()
+            } else {
+                format!("the components are {}", known.join(", "))
+            };
+            diagnostics.push(
+                Diagnostic::at(
+                    parsed.at(&route.component),
+                    format!("route `{}` names unknown component `{component}`", route.path.get_ref()),
+                )
+                .note(note),
+            );
+        }
+    }
+    let mut hosts: HashMap<&HostName, Location> = HashMap::new();
+    for host in &m.city.hosts {
+        if let Some(first) = hosts.get(host.get_ref()) {
+            diagnostics.push(
+                Diagnostic::at(parsed.at(host), format!("duplicate host `{}`", host.get_ref()))
+                    .note(format!("first listed at {first}")),
+            );
+        } else {
+            hosts.insert(host.get_ref(), parsed.at(host));
+        }
+    }
+}
+
+/// Checks across manifests: each city once, each host claimed by one city, and every city
+/// reachable when several share the listener.
+fn check_cities(parsed: &[Parsed], diagnostics: &mut Diagnostics) {
+    let mut ids: HashMap<&CityId, Location> = HashMap::new();
+    let mut hosts: HashMap<&HostName, (Location, &CityId)> = HashMap::new();
+    for manifest in parsed {
+        let city = &manifest.manifest.city;
+        let id = city.id.get_ref();
+        if let Some(first) = ids.get(id) {
+            diagnostics.push(
+                Diagnostic::at(manifest.at(&city.id), format!("city `{id}` is loaded twice"))
+                    .note(format!("first loaded from {first}")),
+            );
+            continue;
+        }
+        ids.insert(id, manifest.at(&city.id));
+        for host in &city.hosts {
+            match hosts.get(host.get_ref()) {
+                Some((first, owner)) if *owner != id => diagnostics.push(
+                    Diagnostic::at(
+                        manifest.at(host),
+                        format!("host `{}` is already claimed by city `{owner}`", host.get_ref()),
+                    )
+                    .note(format!("claimed at {first}")),
+                ),
+                Some(_) => {}
+                None => {
+                    hosts.insert(host.get_ref(), (manifest.at(host), id));
+                }
+            }
+        }
+        if parsed.len() > 1 && city.hosts.is_empty() {
+            diagnostics.push(
+                Diagnostic::at(
+                    manifest.at(&city.id),
+                    format!("city `{id}` has no `hosts`, but {} cities share this host", parsed.len()),
+                )
+                .note("the `Host` header picks the city: add `hosts = [\"…\"]` to `[city]`"),
+            );
+        }
+    }
+}
+
+fn resolve_component(
+    parsed: &Parsed,
+    component: &ComponentV1,
+    sources: &mut Sources,
+) -> Result<Arc<WasmFile>, Diagnostic> {
+    let at = parsed.at(&component.source);
+    let source = Source::resolve(&parsed.file.path, component.source.get_ref());
+    let wasm = sources.wasm(&source).map_err(|e| Diagnostic::at(at, format!("{e:#}")))?;
+    if let Some(pin) = &component.sha256 {
+        let expected = pin.get_ref();
+        if *expected != wasm.digest {
+            return Err(Diagnostic::at(
+                parsed.at(pin),
+                format!("sha256 mismatch for `{}`", component.source.get_ref()),
+            )
+            .note(format!("the manifest pins {expected}"))
+            .note(format!("the file hashes to {}", wasm.digest)));
+        }
+    }
+    Ok(wasm)
+}

@@ -1,0 +1,113 @@
+//! The manifest's TOML shape, version 1. Every table rejects keys it does not know, and every
+//! value that a later check may complain about keeps its span.
+
+use super::id::{CityId, ComponentName, HostName, RoutePath};
+use super::source::Digest;
+use serde::{Deserialize, Deserializer, de};
+use std::collections::BTreeMap;
+use std::fmt;
+use toml::Spanned;
+
+/// Read before anything else, so a manifest written for a newer Civic gets "unsupported version"
+/// instead of a list of unknown keys.
+#[derive(Deserialize)]
+pub struct Versioned {
+    /// `manifest_version = 1`
+    pub manifest_version: Option<Spanned<toml::Value>>,
+}
+
+/// A city's manifest.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestV1 {
+    /// `manifest_version = 1`
+    #[expect(dead_code, reason = "checked by `Versioned` before this is parsed")]
+    pub manifest_version: u32,
+    /// `[city]`
+    pub city: CityV1,
+    /// `[components.NAME]`, one table per component the city runs.
+    #[serde(default)]
+    pub components: BTreeMap<Spanned<ComponentName>, ComponentV1>,
+    /// `[[routes]]`, in any order: the longest matching prefix wins.
+    #[serde(default)]
+    pub routes: Vec<RouteV1>,
+}
+
+/// `[city]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CityV1 {
+    /// `id = "bremerhaven"`: kebab-case, unique among the loaded cities.
+    pub id: Spanned<CityId>,
+    /// `name = "Bremerhaven"`: the name people read.
+    pub name: String,
+    /// `hosts = ["bremerhaven.localhost"]`: the `Host` headers that pick this city when one
+    /// `civic` serves several.
+    #[serde(default)]
+    pub hosts: Vec<Spanned<HostName>>,
+}
+
+/// `[components.NAME]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentV1 {
+    /// `source = "../plugins/kindergarten"` (a plugin crate) or `"kindergarten.wasm"`, relative
+    /// to the manifest.
+    pub source: Spanned<String>,
+    /// `sha256 = "…"`: 64 hex digits; loading fails unless the file has exactly this hash.
+    pub sha256: Option<Spanned<Digest>>,
+    /// `config = { city_name = "Bremerhaven" }`: what the component reads through `wasi:config`.
+    #[serde(default)]
+    pub config: BTreeMap<String, Spanned<ConfigValue>>,
+}
+
+/// `[[routes]]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteV1 {
+    /// `path = "/kita"`: a prefix.
+    pub path: Spanned<RoutePath>,
+    /// `component = "kindergarten"`: a key of `[components]`.
+    pub component: Spanned<ComponentName>,
+}
+
+/// A config value. `wasi:config` hands out strings; numbers and booleans are accepted and passed
+/// on as they are written, so `max_choices = 3` and `max_choices = "3"` mean the same.
+#[derive(Debug)]
+pub struct ConfigValue(pub String);
+
+impl<'de> Deserialize<'de> for ConfigValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Scalar;
+
+        impl de::Visitor<'_> for Scalar {
+            type Value = ConfigValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_owned()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(Scalar)
+    }
+}

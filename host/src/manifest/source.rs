@@ -1,0 +1,147 @@
+//! Where a component's bytes come from: a `.wasm` file, or the build artifact of a plugin crate.
+//! Each file is read and hashed once, however many cities use it.
+
+use crate::cargo::PluginCrate;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A SHA-256 content hash: what identifies a component version.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    /// Hashes `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(Sha256::digest(bytes).into())
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        let invalid = || format!("invalid sha256 `{value}`: expected 64 hexadecimal digits");
+        if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid());
+        }
+        let mut bytes = [0; 32];
+        for (byte, pair) in bytes.iter_mut().zip(value.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
+        }
+        Ok(Self(bytes))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+/// A component file's bytes and their hash.
+#[derive(Debug)]
+pub struct WasmFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Its content hash.
+    pub digest: Digest,
+    /// Its content.
+    pub bytes: Arc<[u8]>,
+}
+
+impl WasmFile {
+    /// Wraps bytes that did not come from a manifest (an operator's upload, for example).
+    pub fn from_bytes(path: PathBuf, bytes: Vec<u8>) -> Self {
+        Self { path, digest: Digest::of(&bytes), bytes: bytes.into() }
+    }
+}
+
+/// What a manifest's `source` names once it is resolved against the manifest's directory.
+pub enum Source {
+    /// A `.wasm` file.
+    File(PathBuf),
+    /// A directory with a `Cargo.toml`: a plugin crate, built by `civic up`.
+    Crate(PathBuf),
+}
+
+impl Source {
+    /// Classifies `source` as written in the manifest at `manifest`.
+    pub fn resolve(manifest: &Path, source: &str) -> Self {
+        let path = manifest.parent().unwrap_or(Path::new(".")).join(source);
+        if path.is_dir() { Self::Crate(path) } else { Self::File(path) }
+    }
+}
+
+/// Reads each file and locates each plugin crate once per load.
+#[derive(Default)]
+pub struct Sources {
+    files: HashMap<PathBuf, Arc<WasmFile>>,
+    crates: HashMap<PathBuf, Arc<PluginCrate>>,
+}
+
+impl Sources {
+    /// The plugin crate in `dir`, located with `cargo metadata` the first time it is asked for.
+    pub fn plugin_crate(&mut self, dir: &Path) -> anyhow::Result<Arc<PluginCrate>> {
+        let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        if let Some(found) = self.crates.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = Arc::new(PluginCrate::locate(&key)?);
+        self.crates.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// The component for `source`: the file itself, or the crate's build artifact.
+    pub fn wasm(&mut self, source: &Source) -> anyhow::Result<Arc<WasmFile>> {
+        let path = match source {
+            Source::File(path) => path.clone(),
+            Source::Crate(dir) => {
+                let krate = self.plugin_crate(dir)?;
+                if !krate.artifact.is_file() {
+                    anyhow::bail!(
+                        "plugin crate `{}` is not built yet (no `{}`): `civic up` builds it",
+                        dir.display(),
+                        krate.artifact.display()
+                    );
+                }
+                krate.artifact.clone()
+            }
+        };
+        let key = path.canonicalize().map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+        if let Some(file) = self.files.get(&key) {
+            return Ok(file.clone());
+        }
+        let bytes = std::fs::read(&key).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+        let file = Arc::new(WasmFile::from_bytes(path, bytes));
+        self.files.insert(key, file.clone());
+        Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_round_trip_through_hex() {
+        let digest = Digest::of(b"civic");
+        let hex = digest.to_string();
+        assert_eq!(hex.len(), 64);
+        assert_eq!(Digest::try_from(hex.clone()).unwrap(), digest);
+        assert_eq!(Digest::try_from(hex.to_uppercase()).unwrap(), digest);
+        assert!(Digest::try_from("abc".to_string()).is_err());
+        assert!(Digest::try_from("zz".repeat(32)).is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! The state behind each guest instance: one fresh [`Store`] per request (and per linked callee),
+//! never reused, so nothing a citizen sent stays in memory for the next one.
+//!
+//! What a guest can reach is decided here: WASI with no files, no environment and no sockets;
+//! its own city's config; outgoing HTTP only as its slot allows.
+
+use crate::logging::GuestOutput;
+use crate::outbound::Outbound;
+use crate::slot::Slot;
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_config::WasiConfig;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// The `T` of every `Store<T>` the host creates.
+pub struct StoreData {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    outbound: Outbound,
+    slot: Arc<Slot>,
+}
+
+impl StoreData {
+    /// The slot (city and component) this instance serves.
+    pub fn slot(&self) -> &Arc<Slot> {
+        &self.slot
+    }
+
+    /// What `wasi:config/store` answers to this instance.
+    pub fn config(&mut self) -> WasiConfig<'_> {
+        WasiConfig::from(self.slot.config())
+    }
+}
+
+/// A fresh store for one instance of `slot`'s component.
+pub fn new_store(engine: &wasmtime::Engine, slot: Arc<Slot>) -> Store<StoreData> {
+    let wasi = WasiCtxBuilder::new()
+        .stdout(GuestOutput::new("stdout"))
+        .stderr(GuestOutput::new("stderr"))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build();
+    let data =
+        StoreData { table: ResourceTable::new(), wasi, http: WasiHttpCtx::new(), outbound: Outbound::new(&slot), slot };
+    let mut store = Store::new(engine, data);
+    // Yield to the executor at every epoch tick, so a busy guest cannot starve the others.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    store
+}
+
+impl WasiView for StoreData {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for StoreData {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+    }
+}

@@ -1,0 +1,107 @@
+//! Write Civic public-service components in Rust.
+//!
+//! A component is a plain Rust library crate built for `wasm32-wasip2`. It depends only on this
+//! crate: no WIT files, no binding generator. It names its request handler with [`service!`],
+//! reads its city's configuration with [`config`], and logs with [`log`]; the Civic host routes
+//! requests to it, gives it a fresh sandbox per request, and shows its log lines tagged with the
+//! city and the component.
+//!
+//! # Example
+//!
+//! `Cargo.toml`:
+//!
+//! ```toml
+//! [package]
+//! name = "hello-city"
+//! edition = "2024"
+//!
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! civic-sdk = { path = "../../sdk" }
+//! ```
+//!
+//! `src/lib.rs`:
+//!
+//! ```
+//! use civic_sdk::{Request, Response, config};
+//!
+//! civic_sdk::service!(greet);
+//!
+//! fn greet(request: Request) -> Response {
+//!     let city = config::get("city_name").unwrap_or_else(|| "this city".to_owned());
+//!     match request.query_param("name") {
+//!         Some(name) => Response::text(200, format!("Hello {name}, welcome to {city}!")),
+//!         None => Response::text(200, format!("Hello from {city}!")),
+//!     }
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`, or let `civic up` do it.
+//!
+//! The component is a standard `wasi:http/proxy` component: it also runs on any other host that
+//! implements `wasi:http`, `wasi:config` and `wasi:logging`.
+
+#![deny(missing_docs)]
+
+pub mod config;
+mod http;
+pub mod log;
+
+pub use ::http::{Method, StatusCode, header};
+pub use http::{IntoResponse, Request, Response};
+
+/// Names the function that answers this component's HTTP requests.
+///
+/// The function takes a [`Request`] and returns anything that implements [`IntoResponse`]: a
+/// [`Response`], or a `Result` whose both sides do. Use it once per crate.
+///
+/// ```
+/// civic_sdk::service!(answer);
+///
+/// fn answer(_: civic_sdk::Request) -> civic_sdk::Response {
+///     civic_sdk::Response::text(200, "ok")
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! service {
+    ($handler:path) => {
+        #[doc(hidden)]
+        struct __CivicService;
+
+        impl $crate::__private::IncomingHandler for __CivicService {
+            fn handle(
+                request: $crate::__private::IncomingRequest,
+                response_out: $crate::__private::ResponseOutparam,
+            ) {
+                $crate::__private::serve(request, response_out, $handler)
+            }
+        }
+
+        $crate::__private::bindings::__export_service!(
+            __CivicService with_types_in $crate::__private::bindings
+        );
+    };
+}
+
+/// What [`service!`] expands to needs; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::http::serve;
+    pub use bindings::exports::wasi::http::incoming_handler::Guest as IncomingHandler;
+    pub use bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
+
+    #[expect(missing_docs, reason = "generated bindings")]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "civic:platform/service",
+            pub_export_macro: true,
+            export_macro_name: "__export_service",
+            generate_all,
+        });
+    }
+}

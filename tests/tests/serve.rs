@@ -1,0 +1,182 @@
+//! `civic run`: cities, routing, foreign components and failing guests, through the real binary.
+
+use civic_tests::{Civic, FAULTY, HELLO_CITY, PLAIN_PROXY, Workspace, get, toml_path};
+use std::time::Duration;
+
+const LOG_WAIT: Duration = Duration::from_secs(10);
+
+/// A manifest for `city` serving `routes` (path, component) from `components` (name, wasm, config).
+fn manifest(city: &str, hosts: &[&str], components: &[(&str, &str, &str)], routes: &[(&str, &str)]) -> String {
+    let mut text = format!("manifest_version = 1\n\n[city]\nid = \"{city}\"\nname = \"{city}\"\nhosts = {hosts:?}\n");
+    for (name, wasm, config) in components {
+        text += &format!("\n[components.{name}]\nsource = {}\nconfig = {{ {config} }}\n", toml_path(wasm));
+    }
+    for (path, component) in routes {
+        text += &format!("\n[[routes]]\npath = \"{path}\"\ncomponent = \"{component}\"\n");
+    }
+    text
+}
+
+#[tokio::test]
+async fn two_cities_answer_with_their_own_config_from_the_same_bytes() {
+    let ws = Workspace::new();
+    let hello = |name, greeting| format!("city_name = \"{name}\", greeting = \"{greeting}\"");
+    let bremerhaven = ws.write(
+        "bremerhaven.toml",
+        manifest(
+            "bremerhaven",
+            &["bremerhaven.localhost"],
+            &[("hello", HELLO_CITY, &hello("Bremerhaven", "Moin"))],
+            &[("/hello", "hello")],
+        ),
+    );
+    let santander = ws.write(
+        "santander.toml",
+        manifest(
+            "santander",
+            &["santander.localhost", "www.santander.example"],
+            &[("hello", HELLO_CITY, &hello("Santander", "¡Hola"))],
+            &[("/hola", "hello")],
+        ),
+    );
+    let civic = Civic::run(&[&bremerhaven, &santander]);
+
+    let (status, body) = get(&civic.url("/hello"), Some("bremerhaven.localhost")).await;
+    assert_eq!((status, body.as_str()), (200, "Moin from Bremerhaven!\n"));
+    let (status, body) = get(&civic.url("/hola?name=Ana"), Some("santander.localhost:8080")).await;
+    assert_eq!((status, body.as_str()), (200, "¡Hola Ana, welcome to Santander!\n"));
+    let (status, body) = get(&civic.url("/hola"), Some("WWW.Santander.Example")).await;
+    assert_eq!((status, body.as_str()), (200, "¡Hola from Santander!\n"));
+
+    // Cities never see each other's routes, and an unknown host reaches no city.
+    let (status, _) = get(&civic.url("/hola"), Some("bremerhaven.localhost")).await;
+    assert_eq!(status, 404);
+    let (status, _) = get(&civic.url("/hello"), Some("santander.localhost")).await;
+    assert_eq!(status, 404);
+    let (status, body) = get(&civic.url("/hello"), Some("elsewhere.localhost")).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("no city is served at host `elsewhere.localhost`"), "{body}");
+
+    // One compiled component serves both: the host says so in its start-up line.
+    civic.wait_for_log(&["serving", "cities=2", "components=2", "distinct=1"], LOG_WAIT).await;
+}
+
+#[tokio::test]
+async fn routes_match_the_longest_prefix_and_the_guest_sees_the_full_path() {
+    let ws = Workspace::new();
+    let city = ws.write(
+        "city.toml",
+        manifest(
+            "lecce",
+            &[],
+            &[("echo", PLAIN_PROXY, ""), ("hello", HELLO_CITY, "city_name = \"Lecce\"")],
+            &[("/", "echo"), ("/services/hello", "hello")],
+        ),
+    );
+    let civic = Civic::run(&[&city]);
+
+    let (status, body) = get(&civic.url("/services/hello"), None).await;
+    assert_eq!((status, body.as_str()), (200, "Hello from Lecce!\n"));
+    let (status, body) = get(&civic.url("/services/hello/deeper?x=1"), None).await;
+    assert_eq!((status, body.as_str()), (200, "Hello from Lecce!\n"));
+    // A sibling that only shares letters with the prefix falls through to `/`.
+    let (status, body) = get(&civic.url("/services/helloworld?x=1"), None).await;
+    assert_eq!((status, body.as_str()), (203, "plain proxy saw Method::Get /services/helloworld?x=1\n"));
+}
+
+#[tokio::test]
+async fn a_plain_wasi_http_component_runs_unmodified() {
+    let ws = Workspace::new();
+    let city = ws.write("city.toml", manifest("novi-sad", &[], &[("echo", PLAIN_PROXY, "")], &[("/echo", "echo")]));
+    let civic = Civic::run(&[&city]);
+
+    let response = civic_tests::client().post(civic.url("/echo/a%20b?q=1")).body("x").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 203);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    assert_eq!(response.text().await.unwrap(), "plain proxy saw Method::Post /echo/a%20b?q=1\n");
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404() {
+    let ws = Workspace::new();
+    let city = ws.write("city.toml", manifest("lecce", &[], &[("echo", PLAIN_PROXY, "")], &[("/echo", "echo")]));
+    let civic = Civic::run(&[&city]);
+    for path in ["/", "/ech", "/echoes", "/other/echo"] {
+        let (status, body) = get(&civic.url(path), None).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(body, format!("no route for `{path}`\n"));
+    }
+}
+
+#[tokio::test]
+async fn a_failing_guest_answers_500_and_the_next_request_is_served() {
+    let ws = Workspace::new();
+    let city = ws.write("city.toml", manifest("santander", &[], &[("faulty", FAULTY, "")], &[("/faulty", "faulty")]));
+    let civic = Civic::run(&[&city]);
+
+    for (path, cause) in [
+        ("/faulty/panic", "the faulty component panics on purpose"),
+        ("/faulty/unreachable", "component failed: wasm trap: wasm `unreachable` instruction executed"),
+        ("/faulty/no-response", "the component returned without setting a response"),
+    ] {
+        let (status, body) = get(&civic.url(path), None).await;
+        assert_eq!(status, 500, "{path}");
+        assert_eq!(body, "the `faulty` service failed; the cause is in the host's log\n");
+        civic.wait_for_log(&["city=santander", "component=faulty", cause], LOG_WAIT).await;
+        let (status, body) = get(&civic.url("/faulty/ok"), None).await;
+        assert_eq!((status, body.as_str()), (200, "still standing\n"), "after {path}");
+    }
+}
+
+#[tokio::test]
+async fn every_request_is_logged_with_its_city_component_status_and_duration() {
+    let ws = Workspace::new();
+    let city =
+        ws.write("city.toml", manifest("bremerhaven", &[], &[("hello", HELLO_CITY, "")], &[("/hello", "hello")]));
+    let civic = Civic::run(&[&city]);
+    let (status, _) =
+        civic_tests::client().delete(civic.url("/hello/x")).send().await.map(|r| (r.status().as_u16(), ())).unwrap();
+    assert_eq!(status, 405);
+    let line = civic
+        .wait_for_log(
+            &["city=bremerhaven", "component=hello", "method=DELETE", "path=/hello/x", "status=405", "duration_ms="],
+            LOG_WAIT,
+        )
+        .await;
+    assert!(line.contains("INFO"), "{line}");
+}
+
+#[tokio::test]
+async fn the_first_stderr_line_is_the_real_address() {
+    let ws = Workspace::new();
+    let city = ws.write("city.toml", manifest("lecce", &[], &[("echo", PLAIN_PROXY, "")], &[("/", "echo")]));
+    let civic = Civic::run(&[&city]);
+    let first = civic.log().lines().next().unwrap_or_default().to_owned();
+    assert_eq!(first, format!("listening on http://{}", civic.addr()));
+    assert_ne!(civic.addr().port(), 0);
+}
+
+#[tokio::test]
+async fn rust_log_chooses_what_is_logged() {
+    let ws = Workspace::new();
+    let city = ws.write(
+        "city.toml",
+        manifest(
+            "lecce",
+            &[],
+            &[("faulty", FAULTY, ""), ("echo", PLAIN_PROXY, "")],
+            &[("/faulty", "faulty"), ("/echo", "echo")],
+        ),
+    );
+    let data = ws.path().join("data");
+    let civic = Civic::start(
+        "run",
+        &["--data-dir".as_ref(), data.as_os_str(), city.as_os_str()],
+        &[("RUST_LOG", "warn".as_ref())],
+    );
+    assert_eq!(get(&civic.url("/echo"), None).await.0, 203);
+    assert_eq!(get(&civic.url("/faulty/no-response"), None).await.0, 500);
+    // Lines arrive in order: once the error is in, an info line for the first request would be too.
+    civic.wait_for_log(&["ERROR", "returned without setting a response"], LOG_WAIT).await;
+    assert!(!civic.log().contains("served"), "{}", civic.log());
+}

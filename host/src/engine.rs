@@ -55,6 +55,7 @@ impl Engine {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wasmtime_wasi_config::add_to_linker(&mut linker, StoreData::config)?;
         crate::logging::add_to_linker(&mut linker)?;
+        crate::state::keyvalue::add_to_linker(&mut linker)?;
 
         if let Some(dir) = &options.cache_dir {
             std::fs::create_dir_all(dir)

@@ -8,14 +8,16 @@
 //! - [`runtime`]: the live set of cities built from the specs.
 //! - [`slot`]: a city's component and the version currently serving it.
 //! - [`http`]: the listener, the route table, and one request's life.
-//! - [`store`]: the sandbox state behind each instance; [`logging`] and [`outbound`] are the
-//!   host interfaces it reaches.
+//! - [`store`]: the sandbox state behind each instance; [`logging`], [`outbound`] and
+//!   [`state`] (durable key-value buckets) are the host interfaces it reaches.
+//! - [`data_dir`]: the locked directory holding the state database and the compile cache.
 //! - [`cli`]: the `civic` commands; [`cargo`]: building plugin crates for `civic up`.
 
 #![deny(missing_docs)]
 
 pub mod cargo;
 pub mod cli;
+pub mod data_dir;
 pub mod engine;
 pub mod http;
 pub mod logging;
@@ -23,4 +25,5 @@ pub mod manifest;
 pub mod outbound;
 pub mod runtime;
 pub mod slot;
+pub mod state;
 pub mod store;

@@ -7,6 +7,7 @@ use crate::engine::Engine;
 use crate::http::router::{City, Routes};
 use crate::manifest::{CitySpec, Diagnostic, Diagnostics, Digest};
 use crate::slot::{Loaded, Slot};
+use crate::state::State;
 use arc_swap::{ArcSwap, Guard};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -20,8 +21,8 @@ pub struct Runtime {
 
 impl Runtime {
     /// Loads every city; any component that does not compile or link fails the whole start.
-    pub fn new(engine: Engine, cities: &[CitySpec]) -> Result<Self, Diagnostics> {
-        let routes = build_routes(&engine, cities)?;
+    pub fn new(engine: Engine, state: State, cities: &[CitySpec]) -> Result<Self, Diagnostics> {
+        let routes = build_routes(&engine, &state, cities)?;
         Ok(Self { engine, routes: ArcSwap::from_pointee(routes) })
     }
 
@@ -37,7 +38,7 @@ impl Runtime {
 }
 
 /// Compiles each distinct component once and builds every city's slots and routes.
-fn build_routes(engine: &Engine, cities: &[CitySpec]) -> Result<Routes, Diagnostics> {
+fn build_routes(engine: &Engine, state: &State, cities: &[CitySpec]) -> Result<Routes, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     // `None` marks a component that failed, so it is reported once, not once per city.
     let mut loaded: HashMap<Digest, Option<Arc<Loaded>>> = HashMap::new();
@@ -60,7 +61,7 @@ fn build_routes(engine: &Engine, cities: &[CitySpec]) -> Result<Routes, Diagnost
                 }
             };
             if let Some(version) = version {
-                slots.insert(spec.name.clone(), Arc::new(Slot::new(&city.id, spec, version)));
+                slots.insert(spec.name.clone(), Arc::new(Slot::new(&city.id, spec, version, state)));
             }
         }
         let routable = city.routes.iter().filter(|r| slots.contains_key(&r.component));

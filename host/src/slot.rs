@@ -5,6 +5,8 @@
 //! `Arc<Loaded>` when they start and keep it to the end.
 
 use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest};
+use crate::state::State;
+use crate::state::keyvalue::KeyValue;
 use crate::store::StoreData;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -30,16 +32,18 @@ pub struct Slot {
     city: CityId,
     name: ComponentName,
     config: WasiConfigVariables,
+    keyvalue: KeyValue,
     current: ArcSwap<Loaded>,
 }
 
 impl Slot {
-    /// The slot for `spec` in `city`, serving `loaded`.
-    pub fn new(city: &CityId, spec: &ComponentSpec, loaded: Arc<Loaded>) -> Self {
+    /// The slot for `spec` in `city`, serving `loaded`, keeping its data in `state`.
+    pub fn new(city: &CityId, spec: &ComponentSpec, loaded: Arc<Loaded>, state: &State) -> Self {
         Self {
             city: city.clone(),
             name: spec.name.clone(),
             config: spec.config.iter().collect(),
+            keyvalue: KeyValue::new(city, &spec.name, spec.keyvalue.clone(), state.clone()),
             current: ArcSwap::new(loaded),
         }
     }
@@ -57,6 +61,11 @@ impl Slot {
     /// What `wasi:config/store` answers to this component in this city.
     pub fn config(&self) -> &WasiConfigVariables {
         &self.config
+    }
+
+    /// The key-value buckets this component may open in this city.
+    pub fn keyvalue(&self) -> &KeyValue {
+        &self.keyvalue
     }
 
     /// The version serving now; the caller keeps it for the whole request.

@@ -7,6 +7,7 @@
 use crate::logging::GuestOutput;
 use crate::outbound::Outbound;
 use crate::slot::Slot;
+use crate::state::keyvalue::KeyValueView;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
@@ -32,6 +33,11 @@ impl StoreData {
     /// What `wasi:config/store` answers to this instance.
     pub fn config(&mut self) -> WasiConfig<'_> {
         WasiConfig::from(self.slot.config())
+    }
+
+    /// The buckets this instance may open, and its resource table to hold them.
+    pub fn keyvalue(&mut self) -> KeyValueView<'_> {
+        KeyValueView::new(self.slot.keyvalue(), &mut self.table)
     }
 }
 

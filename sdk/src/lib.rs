@@ -2,7 +2,8 @@
 //!
 //! A component is a plain Rust library crate built for `wasm32-wasip2`. It depends only on this
 //! crate: no WIT files, no binding generator. It names its request handler with [`service!`],
-//! reads its city's configuration with [`config`], and logs with [`log`]; the Civic host routes
+//! reads its city's configuration with [`config`], keeps durable data in [`kv`] buckets, and logs
+//! with [`log`]; the Civic host routes
 //! requests to it, gives it a fresh sandbox per request, and shows its log lines tagged with the
 //! city and the component.
 //!
@@ -48,6 +49,7 @@
 
 pub mod config;
 mod http;
+pub mod kv;
 pub mod log;
 
 pub use ::http::{Method, StatusCode, header};

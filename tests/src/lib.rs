@@ -16,26 +16,33 @@ include!(concat!(env!("OUT_DIR"), "/components.rs"));
 /// How long a host may take to compile its components and start listening.
 pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The `civic` binary of this checkout, built (once per test process) if it is missing or stale,
-/// so `cargo test -p civic-tests` never runs an old host.
+/// The `civic` binary that `cargo test --workspace` builds beside the test executables.
+///
+/// Refuses a binary older than the host's sources, so `cargo test -p civic-tests` after a change
+/// to the host fails loudly instead of testing the old host.
 pub fn civic_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test knows its own path");
         let profile_dir = exe.parent().and_then(Path::parent).expect("tests run from target/<profile>/deps");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--package", "civic-host", "--bin", "civic", "--profile", profile])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cannot run cargo to build civic");
-        assert!(status.success(), "building the civic binary failed");
-        profile_dir.join(format!("civic{}", std::env::consts::EXE_SUFFIX))
+        let bin = profile_dir.join(format!("civic{}", std::env::consts::EXE_SUFFIX));
+        let rebuild = "build it with `cargo test --workspace` (or `cargo build -p civic-host`)";
+        let built = std::fs::metadata(&bin)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| panic!("`{}` is missing: {rebuild}", bin.display()));
+        let host = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host");
+        let newest = newest_modification(&host.join("src")).max(newest_modification(&host.join("Cargo.toml")));
+        assert!(built >= newest, "`{}` is older than the host's sources: {rebuild}", bin.display());
+        bin
     })
     .clone()
+}
+
+/// The latest modification time of a file, or of any file under a directory.
+fn newest_modification(path: &Path) -> std::time::SystemTime {
+    let own = std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    let children = std::fs::read_dir(path).into_iter().flatten().flatten();
+    children.map(|entry| newest_modification(&entry.path())).fold(own, std::cmp::max)
 }
 
 /// `civic ARGS…` run to completion.
@@ -81,6 +88,55 @@ pub fn toml_path(path: impl AsRef<Path>) -> String {
     format!("{:?}", path.as_ref().display().to_string())
 }
 
+/// A city manifest, built up for a test and written into a [`Workspace`].
+#[derive(Clone)]
+pub struct City {
+    id: String,
+    hosts: Vec<String>,
+    components: String,
+    routes: String,
+}
+
+impl City {
+    /// A city with no components, hosts or routes.
+    pub fn new(id: &str) -> Self {
+        Self { id: id.to_owned(), hosts: Vec::new(), components: String::new(), routes: String::new() }
+    }
+
+    /// `[city] hosts`.
+    pub fn hosts(mut self, hosts: &[&str]) -> Self {
+        self.hosts = hosts.iter().map(|h| (*h).to_owned()).collect();
+        self
+    }
+
+    /// `[components.NAME]` with `source = WASM` and any further lines of TOML (`config = {…}`).
+    pub fn component(mut self, name: &str, wasm: &str, more: &str) -> Self {
+        self.components += &format!("\n[components.{name}]\nsource = {}\n{more}\n", toml_path(wasm));
+        self
+    }
+
+    /// A `[[routes]]` entry.
+    pub fn route(mut self, path: &str, component: &str) -> Self {
+        self.routes += &format!("\n[[routes]]\npath = \"{path}\"\ncomponent = \"{component}\"\n");
+        self
+    }
+
+    /// The manifest's text.
+    pub fn toml(&self) -> String {
+        let id = &self.id;
+        let hosts = &self.hosts;
+        format!(
+            "manifest_version = 1\n\n[city]\nid = \"{id}\"\nname = \"{id}\"\nhosts = {hosts:?}\n{}{}",
+            self.components, self.routes
+        )
+    }
+
+    /// Writes the manifest to `ID.toml` in `workspace`.
+    pub fn write(&self, workspace: &Workspace) -> PathBuf {
+        workspace.write(&format!("{}.toml", self.id), self.toml())
+    }
+}
+
 /// A running `civic run`, killed when dropped; its log is printed if the test failed.
 pub struct Civic {
     child: Child,
@@ -96,11 +152,17 @@ impl Civic {
     /// `civic run --listen 127.0.0.1:0 --data-dir <fresh dir> MANIFESTS…`, once it listens.
     pub fn run(manifests: &[&Path]) -> Self {
         let data = tempfile::tempdir().expect("cannot create a data directory");
-        let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.path().as_os_str()];
-        args.extend(manifests.iter().map(|m| m.as_os_str()));
-        let mut civic = Self::start("run", &args, &[]);
+        let mut civic = Self::run_in(data.path(), manifests, &[]);
         civic._data = Some(data);
         civic
+    }
+
+    /// `civic run --listen 127.0.0.1:0 --data-dir DATA EXTRA… MANIFESTS…`, once it listens.
+    pub fn run_in(data: &Path, manifests: &[&Path], extra: &[&str]) -> Self {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.as_os_str()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        args.extend(manifests.iter().map(|m| m.as_os_str()));
+        Self::start("run", &args, &[])
     }
 
     /// `civic COMMAND --listen 127.0.0.1:0 ARGS…` with extra environment, once it listens.
@@ -175,9 +237,10 @@ impl Civic {
         }
     }
 
-    /// Whether the process has exited.
-    pub fn has_exited(&mut self) -> bool {
-        self.child.try_wait().expect("cannot poll civic").is_some()
+    /// Kills the host with SIGKILL, as a crash would, and waits for it to be gone.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("cannot kill civic");
+        self.child.wait().expect("cannot reap civic");
     }
 }
 

@@ -1,44 +1,24 @@
 //! `civic run`: cities, routing, foreign components and failing guests, through the real binary.
 
-use civic_tests::{Civic, FAULTY, HELLO_CITY, PLAIN_PROXY, Workspace, get, toml_path};
+use civic_tests::{City, Civic, FAULTY, HELLO_CITY, PLAIN_PROXY, Workspace, get};
 use std::time::Duration;
 
 const LOG_WAIT: Duration = Duration::from_secs(10);
 
-/// A manifest for `city` serving `routes` (path, component) from `components` (name, wasm, config).
-fn manifest(city: &str, hosts: &[&str], components: &[(&str, &str, &str)], routes: &[(&str, &str)]) -> String {
-    let mut text = format!("manifest_version = 1\n\n[city]\nid = \"{city}\"\nname = \"{city}\"\nhosts = {hosts:?}\n");
-    for (name, wasm, config) in components {
-        text += &format!("\n[components.{name}]\nsource = {}\nconfig = {{ {config} }}\n", toml_path(wasm));
-    }
-    for (path, component) in routes {
-        text += &format!("\n[[routes]]\npath = \"{path}\"\ncomponent = \"{component}\"\n");
-    }
-    text
-}
-
 #[tokio::test]
 async fn two_cities_answer_with_their_own_config_from_the_same_bytes() {
     let ws = Workspace::new();
-    let hello = |name, greeting| format!("city_name = \"{name}\", greeting = \"{greeting}\"");
-    let bremerhaven = ws.write(
-        "bremerhaven.toml",
-        manifest(
-            "bremerhaven",
-            &["bremerhaven.localhost"],
-            &[("hello", HELLO_CITY, &hello("Bremerhaven", "Moin"))],
-            &[("/hello", "hello")],
-        ),
-    );
-    let santander = ws.write(
-        "santander.toml",
-        manifest(
-            "santander",
-            &["santander.localhost", "www.santander.example"],
-            &[("hello", HELLO_CITY, &hello("Santander", "¡Hola"))],
-            &[("/hola", "hello")],
-        ),
-    );
+    let hello = |name, greeting| format!("config = {{ city_name = \"{name}\", greeting = \"{greeting}\" }}");
+    let bremerhaven = City::new("bremerhaven")
+        .hosts(&["bremerhaven.localhost"])
+        .component("hello", HELLO_CITY, &hello("Bremerhaven", "Moin"))
+        .route("/hello", "hello")
+        .write(&ws);
+    let santander = City::new("santander")
+        .hosts(&["santander.localhost", "www.santander.example"])
+        .component("hello", HELLO_CITY, &hello("Santander", "¡Hola"))
+        .route("/hola", "hello")
+        .write(&ws);
     let civic = Civic::run(&[&bremerhaven, &santander]);
 
     let (status, body) = get(&civic.url("/hello"), Some("bremerhaven.localhost")).await;
@@ -64,15 +44,12 @@ async fn two_cities_answer_with_their_own_config_from_the_same_bytes() {
 #[tokio::test]
 async fn routes_match_the_longest_prefix_and_the_guest_sees_the_full_path() {
     let ws = Workspace::new();
-    let city = ws.write(
-        "city.toml",
-        manifest(
-            "lecce",
-            &[],
-            &[("echo", PLAIN_PROXY, ""), ("hello", HELLO_CITY, "city_name = \"Lecce\"")],
-            &[("/", "echo"), ("/services/hello", "hello")],
-        ),
-    );
+    let city = City::new("lecce")
+        .component("echo", PLAIN_PROXY, "")
+        .component("hello", HELLO_CITY, "config = { city_name = \"Lecce\" }")
+        .route("/", "echo")
+        .route("/services/hello", "hello")
+        .write(&ws);
     let civic = Civic::run(&[&city]);
 
     let (status, body) = get(&civic.url("/services/hello"), None).await;
@@ -87,7 +64,7 @@ async fn routes_match_the_longest_prefix_and_the_guest_sees_the_full_path() {
 #[tokio::test]
 async fn a_plain_wasi_http_component_runs_unmodified() {
     let ws = Workspace::new();
-    let city = ws.write("city.toml", manifest("novi-sad", &[], &[("echo", PLAIN_PROXY, "")], &[("/echo", "echo")]));
+    let city = City::new("novi-sad").component("echo", PLAIN_PROXY, "").route("/echo", "echo").write(&ws);
     let civic = Civic::run(&[&city]);
 
     let response = civic_tests::client().post(civic.url("/echo/a%20b?q=1")).body("x").send().await.unwrap();
@@ -99,7 +76,7 @@ async fn a_plain_wasi_http_component_runs_unmodified() {
 #[tokio::test]
 async fn unknown_routes_are_404() {
     let ws = Workspace::new();
-    let city = ws.write("city.toml", manifest("lecce", &[], &[("echo", PLAIN_PROXY, "")], &[("/echo", "echo")]));
+    let city = City::new("lecce").component("echo", PLAIN_PROXY, "").route("/echo", "echo").write(&ws);
     let civic = Civic::run(&[&city]);
     for path in ["/", "/ech", "/echoes", "/other/echo"] {
         let (status, body) = get(&civic.url(path), None).await;
@@ -111,7 +88,7 @@ async fn unknown_routes_are_404() {
 #[tokio::test]
 async fn a_failing_guest_answers_500_and_the_next_request_is_served() {
     let ws = Workspace::new();
-    let city = ws.write("city.toml", manifest("santander", &[], &[("faulty", FAULTY, "")], &[("/faulty", "faulty")]));
+    let city = City::new("santander").component("faulty", FAULTY, "").route("/faulty", "faulty").write(&ws);
     let civic = Civic::run(&[&city]);
 
     for (path, cause) in [
@@ -131,12 +108,10 @@ async fn a_failing_guest_answers_500_and_the_next_request_is_served() {
 #[tokio::test]
 async fn every_request_is_logged_with_its_city_component_status_and_duration() {
     let ws = Workspace::new();
-    let city =
-        ws.write("city.toml", manifest("bremerhaven", &[], &[("hello", HELLO_CITY, "")], &[("/hello", "hello")]));
+    let city = City::new("bremerhaven").component("hello", HELLO_CITY, "").route("/hello", "hello").write(&ws);
     let civic = Civic::run(&[&city]);
-    let (status, _) =
-        civic_tests::client().delete(civic.url("/hello/x")).send().await.map(|r| (r.status().as_u16(), ())).unwrap();
-    assert_eq!(status, 405);
+    let response = civic_tests::client().delete(civic.url("/hello/x")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
     let line = civic
         .wait_for_log(
             &["city=bremerhaven", "component=hello", "method=DELETE", "path=/hello/x", "status=405", "duration_ms="],
@@ -149,7 +124,7 @@ async fn every_request_is_logged_with_its_city_component_status_and_duration() {
 #[tokio::test]
 async fn the_first_stderr_line_is_the_real_address() {
     let ws = Workspace::new();
-    let city = ws.write("city.toml", manifest("lecce", &[], &[("echo", PLAIN_PROXY, "")], &[("/", "echo")]));
+    let city = City::new("lecce").component("echo", PLAIN_PROXY, "").route("/", "echo").write(&ws);
     let civic = Civic::run(&[&city]);
     let first = civic.log().lines().next().unwrap_or_default().to_owned();
     assert_eq!(first, format!("listening on http://{}", civic.addr()));
@@ -159,15 +134,12 @@ async fn the_first_stderr_line_is_the_real_address() {
 #[tokio::test]
 async fn rust_log_chooses_what_is_logged() {
     let ws = Workspace::new();
-    let city = ws.write(
-        "city.toml",
-        manifest(
-            "lecce",
-            &[],
-            &[("faulty", FAULTY, ""), ("echo", PLAIN_PROXY, "")],
-            &[("/faulty", "faulty"), ("/echo", "echo")],
-        ),
-    );
+    let city = City::new("lecce")
+        .component("faulty", FAULTY, "")
+        .component("echo", PLAIN_PROXY, "")
+        .route("/faulty", "faulty")
+        .route("/echo", "echo")
+        .write(&ws);
     let data = ws.path().join("data");
     let civic = Civic::start(
         "run",

@@ -1,8 +1,11 @@
 use crate::engine::{Engine, EngineOptions};
 use crate::manifest;
 use crate::runtime::Runtime;
+use crate::state::State;
+use crate::state::memory::MemoryBackend;
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Check manifests and their components (files, hashes, imports) without serving anything.
 #[derive(clap::Args)]
@@ -15,7 +18,9 @@ pub struct CheckCommand {
 impl CheckCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let cities = manifest::load(&self.manifests)?;
-        Runtime::new(Engine::new(EngineOptions::default())?, &cities)?;
+        // Nothing runs, so nothing is stored: an in-memory store stands in for the database.
+        let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
+        Runtime::new(Engine::new(EngineOptions::default())?, state, &cities)?;
         let components: usize = cities.iter().map(|c| c.components.len()).sum();
         let distinct: HashSet<_> = cities.iter().flat_map(|c| &c.components).map(|c| c.wasm.digest).collect();
         let routes: usize = cities.iter().map(|c| c.routes.len()).sum();

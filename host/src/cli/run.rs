@@ -1,7 +1,12 @@
+use crate::data_dir::DataDir;
 use crate::engine::{Engine, EngineOptions};
 use crate::manifest::{self, CitySpec};
 use crate::runtime::Runtime;
+use crate::state::State;
+use crate::state::keyvalue::KvLimits;
+use crate::state::sqlite::SqliteBackend;
 use anyhow::Context as _;
+use bytesize::ByteSize;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,13 +19,43 @@ pub struct RunCommand {
     #[arg(long, env = "CIVIC_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
 
-    /// Directory for the cities' state and the compiled-component cache.
+    /// Directory for the cities' state and the compiled-component cache; one host at a time.
     #[arg(long, env = "CIVIC_DATA_DIR", default_value = "civic-data")]
     data_dir: PathBuf,
+
+    #[command(flatten)]
+    kv: KvArgs,
 
     /// City manifests; with several, the `Host` header picks the city.
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
+}
+
+/// Limits on what components store in their key-value buckets.
+#[derive(clap::Args)]
+struct KvArgs {
+    /// Longest key a component may use.
+    #[arg(long, env = "CIVIC_KV_MAX_KEY", default_value = "1KiB", value_name = "SIZE")]
+    kv_max_key: ByteSize,
+
+    /// Largest value a component may store.
+    #[arg(long, env = "CIVIC_KV_MAX_VALUE", default_value = "1MiB", value_name = "SIZE")]
+    kv_max_value: ByteSize,
+
+    /// Most keys in one `list-keys` page or one batch call.
+    #[arg(long, env = "CIVIC_KV_MAX_KEYS", default_value_t = 1000, value_name = "N")]
+    kv_max_keys: usize,
+}
+
+impl KvArgs {
+    fn limits(&self) -> KvLimits {
+        let bytes = |size: ByteSize| usize::try_from(size.as_u64()).unwrap_or(usize::MAX);
+        KvLimits {
+            max_key_bytes: bytes(self.kv_max_key),
+            max_value_bytes: bytes(self.kv_max_value),
+            max_keys_per_call: self.kv_max_keys,
+        }
+    }
 }
 
 impl RunCommand {
@@ -31,8 +66,11 @@ impl RunCommand {
 
     /// Loads `cities` and serves them until Ctrl-C or SIGTERM.
     pub fn serve(&self, cities: &[CitySpec]) -> anyhow::Result<()> {
-        let engine = Engine::new(EngineOptions { cache_dir: Some(self.data_dir.join("cache")) })?;
-        let runtime = Arc::new(Runtime::new(engine, cities)?);
+        let data_dir = DataDir::open(&self.data_dir)?;
+        let state =
+            State { backend: Arc::new(SqliteBackend::open(&data_dir.state_db())?), limits: Arc::new(self.kv.limits()) };
+        let engine = Engine::new(EngineOptions { cache_dir: Some(data_dir.compile_cache()) })?;
+        let runtime = Arc::new(Runtime::new(engine, state, cities)?);
         let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         threads.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.listen)
@@ -47,6 +85,7 @@ impl RunCommand {
                 cities = routes.cities().len(),
                 components = slots().count(),
                 distinct = distinct.len(),
+                data_dir = %self.data_dir.display(),
                 "serving"
             );
             drop(routes);

@@ -112,6 +112,40 @@ impl fmt::Display for HostName {
     }
 }
 
+/// A key-value bucket a component may open (`keyvalue = ["applications"]`): the name the
+/// component passes to `wasi:keyvalue/store.open`, chosen by its author.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct BucketName(String);
+
+impl BucketName {
+    /// The name as the component opens it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for BucketName {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        let well_formed = !value.is_empty()
+            && value.len() <= 128
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if well_formed {
+            Ok(Self(value))
+        } else {
+            Err(format!("invalid bucket name `{value}`: use letters, digits, `-`, `_` and `.`, at most 128 characters"))
+        }
+    }
+}
+
+impl fmt::Display for BucketName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A route's path prefix (`path = "/kita"`): it matches the path itself and everything below it
 /// (`/kita`, `/kita/applications`), never a sibling that merely starts with the same letters
 /// (`/kitab`).

@@ -16,11 +16,14 @@ mod schema;
 mod source;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
-pub use id::{CityId, ComponentName, HostName, RoutePath};
+pub use id::{BucketName, CityId, ComponentName, HostName, RoutePath};
 pub use source::{Digest, Source, Sources, WasmFile};
 
-use schema::{ComponentV1, ManifestV1, Versioned};
+use schema::{Checked, ComponentV1, ManifestV1, Versioned};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toml::Spanned;
@@ -54,6 +57,8 @@ pub struct ComponentSpec {
     pub wasm: Arc<WasmFile>,
     /// What `wasi:config/store` answers to it.
     pub config: BTreeMap<String, String>,
+    /// The key-value buckets it may open.
+    pub keyvalue: Vec<BucketName>,
     /// Its `source` in the manifest, for errors found when it is compiled or linked.
     pub at: Location,
 }
@@ -77,6 +82,11 @@ impl Parsed {
     /// Where a span of this manifest is.
     fn at<T>(&self, value: &Spanned<T>) -> Location {
         Location { file: self.file.clone(), span: value.span() }
+    }
+
+    /// The valid elements of an array with their locations; `check_manifest` reported the others.
+    fn valid<'a, T>(&'a self, elements: &'a [Spanned<Checked<T>>]) -> impl Iterator<Item = (&'a T, Location)> + 'a {
+        elements.iter().filter_map(|element| element.get_ref().0.as_ref().ok().map(|value| (value, self.at(element))))
     }
 
     /// The `source` of every component, resolved against the manifest's directory.
@@ -115,6 +125,7 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
                     name: name.get_ref().clone(),
                     wasm,
                     config: component.config.iter().map(|(k, v)| (k.clone(), v.get_ref().0.clone())).collect(),
+                    keyvalue: manifest.valid(&component.keyvalue).map(|(b, _)| b.clone()).collect(),
                     at: manifest.at(&component.source),
                 }),
                 Err(diagnostic) => diagnostics.push(diagnostic),
@@ -123,7 +134,7 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
         cities.push(CitySpec {
             id: m.city.id.get_ref().clone(),
             name: m.city.name.clone(),
-            hosts: m.city.hosts.iter().map(|h| h.get_ref().clone()).collect(),
+            hosts: manifest.valid(&m.city.hosts).map(|(h, _)| h.clone()).collect(),
             components,
             routes: m
                 .routes
@@ -170,20 +181,18 @@ fn parse_file(path: &Path) -> Result<Parsed, Diagnostic> {
     Ok(Parsed { file, manifest })
 }
 
-/// Checks that need the whole manifest: routes point at components, no route twice.
+/// Checks that need the whole manifest: routes point at components; no route, host or bucket
+/// is listed twice.
 fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
     let m = &parsed.manifest;
-    let mut paths: HashMap<&RoutePath, Location> = HashMap::new();
+    check_unique(m.routes.iter().map(|r| (r.path.get_ref(), parsed.at(&r.path))), "route", diagnostics);
+    check_elements(parsed, &m.city.hosts, diagnostics);
+    check_unique(parsed.valid(&m.city.hosts), "host", diagnostics);
+    for component in m.components.values() {
+        check_elements(parsed, &component.keyvalue, diagnostics);
+        check_unique(parsed.valid(&component.keyvalue), "bucket", diagnostics);
+    }
     for route in &m.routes {
-        let at = parsed.at(&route.path);
-        if let Some(first) = paths.get(route.path.get_ref()) {
-            diagnostics.push(
-                Diagnostic::at(at, format!("duplicate route `{}`", route.path.get_ref()))
-                    .note(format!("first routed at {first}")),
-            );
-        } else {
-            paths.insert(route.path.get_ref(), at);
-        }
         let component = route.component.get_ref();
         if !m.components.keys().any(|name| name.get_ref() == component) {
             let known = m.components.keys().map(|k| format!("`{}`", k.get_ref())).collect::<Vec<_>>();
@@ -201,15 +210,33 @@ fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
             );
         }
     }
-    let mut hosts: HashMap<&HostName, Location> = HashMap::new();
-    for host in &m.city.hosts {
-        if let Some(first) = hosts.get(host.get_ref()) {
-            diagnostics.push(
-                Diagnostic::at(parsed.at(host), format!("duplicate host `{}`", host.get_ref()))
-                    .note(format!("first listed at {first}")),
-            );
-        } else {
-            hosts.insert(host.get_ref(), parsed.at(host));
+}
+
+/// Reports each invalid element of an array at its own place.
+fn check_elements<T>(parsed: &Parsed, elements: &[Spanned<Checked<T>>], diagnostics: &mut Diagnostics) {
+    for element in elements {
+        if let Err(message) = &element.get_ref().0 {
+            diagnostics.push(Diagnostic::at(parsed.at(element), message.clone()));
+        }
+    }
+}
+
+/// Reports each value listed again, pointing at its first listing.
+fn check_unique<'a, T: Eq + Hash + fmt::Display + 'a>(
+    values: impl IntoIterator<Item = (&'a T, Location)>,
+    what: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    let mut seen: HashMap<&T, Location> = HashMap::new();
+    for (value, at) in values {
+        match seen.entry(value) {
+            Entry::Occupied(first) => diagnostics.push(
+                Diagnostic::at(at, format!("duplicate {what} `{value}`"))
+                    .note(format!("first listed at {}", first.get())),
+            ),
+            Entry::Vacant(slot) => {
+                slot.insert(at);
+            }
         }
     }
 }
@@ -230,18 +257,15 @@ fn check_cities(parsed: &[Parsed], diagnostics: &mut Diagnostics) {
             continue;
         }
         ids.insert(id, manifest.at(&city.id));
-        for host in &city.hosts {
-            match hosts.get(host.get_ref()) {
+        for (host, at) in manifest.valid(&city.hosts) {
+            match hosts.get(host) {
                 Some((first, owner)) if *owner != id => diagnostics.push(
-                    Diagnostic::at(
-                        manifest.at(host),
-                        format!("host `{}` is already claimed by city `{owner}`", host.get_ref()),
-                    )
-                    .note(format!("claimed at {first}")),
+                    Diagnostic::at(at, format!("host `{host}` is already claimed by city `{owner}`"))
+                        .note(format!("claimed at {first}")),
                 ),
                 Some(_) => {}
                 None => {
-                    hosts.insert(host.get_ref(), (manifest.at(host), id));
+                    hosts.insert(host, (at, id));
                 }
             }
         }

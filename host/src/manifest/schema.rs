@@ -1,7 +1,7 @@
 //! The manifest's TOML shape, version 1. Every table rejects keys it does not know, and every
 //! value that a later check may complain about keeps its span.
 
-use super::id::{CityId, ComponentName, HostName, RoutePath};
+use super::id::{BucketName, CityId, ComponentName, HostName, RoutePath};
 use super::source::Digest;
 use serde::{Deserialize, Deserializer, de};
 use std::collections::BTreeMap;
@@ -44,7 +44,7 @@ pub struct CityV1 {
     /// `hosts = ["bremerhaven.localhost"]`: the `Host` headers that pick this city when one
     /// `civic` serves several.
     #[serde(default)]
-    pub hosts: Vec<Spanned<HostName>>,
+    pub hosts: Vec<Spanned<Checked<HostName>>>,
 }
 
 /// `[components.NAME]`
@@ -59,6 +59,9 @@ pub struct ComponentV1 {
     /// `config = { city_name = "Bremerhaven" }`: what the component reads through `wasi:config`.
     #[serde(default)]
     pub config: BTreeMap<String, Spanned<ConfigValue>>,
+    /// `keyvalue = ["applications"]`: the buckets it may open; any other is `access-denied`.
+    #[serde(default)]
+    pub keyvalue: Vec<Spanned<Checked<BucketName>>>,
 }
 
 /// `[[routes]]`
@@ -109,5 +112,15 @@ impl<'de> Deserialize<'de> for ConfigValue {
         }
 
         deserializer.deserialize_any(Scalar)
+    }
+}
+
+/// An array element whose check waits until after parsing: an invalid element is then reported at
+/// its own span, where the TOML parser would point at the whole array.
+pub struct Checked<T>(pub Result<T, String>);
+
+impl<'de, T: TryFrom<String, Error = String>> Deserialize<'de> for Checked<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self(T::try_from(String::deserialize(deserializer)?)))
     }
 }

@@ -8,7 +8,7 @@ use crate::store::StoreData;
 use anyhow::{Context as _, bail};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -79,7 +79,7 @@ impl Engine {
                 wasm.path.display()
             )
         })?;
-        Ok(Loaded { digest: wasm.digest, component, proxy, loaded_at: SystemTime::now() })
+        Ok(Loaded { digest: wasm.digest, proxy })
     }
 
     fn compile(&self, wasm: &WasmFile) -> anyhow::Result<Component> {

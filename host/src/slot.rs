@@ -10,8 +10,6 @@ use crate::state::keyvalue::KeyValue;
 use crate::store::StoreData;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
-use std::time::SystemTime;
-use wasmtime::component::Component;
 use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
@@ -19,12 +17,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 pub struct Loaded {
     /// The content hash of its bytes.
     pub digest: Digest,
-    /// The compiled component.
-    pub component: Component,
     /// Its `wasi:http/incoming-handler` export, pre-instantiated.
     pub proxy: ProxyPre<StoreData>,
-    /// When this version was loaded.
-    pub loaded_at: SystemTime,
 }
 
 /// A city's component.

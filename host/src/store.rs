@@ -25,11 +25,6 @@ pub struct StoreData {
 }
 
 impl StoreData {
-    /// The slot (city and component) this instance serves.
-    pub fn slot(&self) -> &Arc<Slot> {
-        &self.slot
-    }
-
     /// What `wasi:config/store` answers to this instance.
     pub fn config(&mut self) -> WasiConfig<'_> {
         WasiConfig::from(self.slot.config())

@@ -7,23 +7,13 @@
 
 use crate::__private::bindings::wasi::config::store;
 
-/// The value of `key`, or `None` when the city did not set it.
-///
-/// A failure of the host's config source is logged and reads as `None`.
+/// The value of `key`, or `None` when the city did not set it (or the host's config source
+/// failed, which Civic's never does: its config is the manifest).
 pub fn get(key: &str) -> Option<String> {
-    match store::get(key) {
-        Ok(value) => value,
-        Err(e) => {
-            crate::log::error(&format!("reading config `{key}` failed: {e:?}"));
-            None
-        }
-    }
+    store::get(key).ok().flatten()
 }
 
 /// Every key and value the city set for this component.
 pub fn all() -> Vec<(String, String)> {
-    store::get_all().unwrap_or_else(|e| {
-        crate::log::error(&format!("reading the config failed: {e:?}"));
-        Vec::new()
-    })
+    store::get_all().unwrap_or_default()
 }

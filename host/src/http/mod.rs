@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-pub use request::plain;
+pub use request::handle;
 
 /// How long requests in flight may take to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,7 +41,7 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>, shutdown: impl 
         let runtime = runtime.clone();
         let service = service_fn(move |request| {
             let runtime = runtime.clone();
-            async move { Ok::<_, Infallible>(request::handle(&runtime, request).await) }
+            async move { Ok::<_, Infallible>(handle(&runtime, request).await) }
         });
         let connection = http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(stream), service);
         let connection = connections.watch(connection);

@@ -8,7 +8,7 @@ use crate::store::new_store;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
+use hyper::body::Body;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument as _;
@@ -17,7 +17,13 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// Routes and serves one request. Never fails: problems become 4xx/5xx answers.
-pub async fn handle(runtime: &Runtime, request: Request<Incoming>) -> Response<HyperOutgoingBody> {
+///
+/// Generic over the body so the benchmarks can drive it without a socket.
+pub async fn handle<B>(runtime: &Runtime, request: Request<B>) -> Response<HyperOutgoingBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
     let started = Instant::now();
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(request.uri().host());
     let slot = match runtime.routes().route(host, request.uri().path()) {
@@ -42,7 +48,11 @@ pub async fn handle(runtime: &Runtime, request: Request<Incoming>) -> Response<H
 }
 
 /// Runs the component's `wasi:http/incoming-handler` on a new instance.
-async fn call(runtime: &Runtime, slot: Arc<Slot>, request: Request<Incoming>) -> Response<HyperOutgoingBody> {
+async fn call<B>(runtime: &Runtime, slot: Arc<Slot>, request: Request<B>) -> Response<HyperOutgoingBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
     let name = slot.name().clone();
     let version = slot.loaded();
     let mut store = new_store(runtime.engine().wasmtime(), slot);
@@ -102,7 +112,7 @@ fn internal_error(component: &ComponentName) -> Response<HyperOutgoingBody> {
 }
 
 /// A short plain-text answer from the host itself.
-pub fn plain(status: StatusCode, message: String) -> Response<HyperOutgoingBody> {
+fn plain(status: StatusCode, message: String) -> Response<HyperOutgoingBody> {
     let body = Full::new(Bytes::from(message + "\n")).map_err(|never| match never {}).boxed_unsync();
     let mut response = Response::new(body);
     *response.status_mut() = status;

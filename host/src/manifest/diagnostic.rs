@@ -67,16 +67,6 @@ impl Diagnostic {
         self.notes.push(note.into());
         self
     }
-
-    /// The one-line message, without location or snippet.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// Where the error points, if anywhere.
-    pub fn location(&self) -> Option<&Location> {
-        self.at.as_ref()
-    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -110,16 +100,6 @@ impl Diagnostics {
     /// Records an error.
     pub fn push(&mut self, diagnostic: Diagnostic) {
         self.0.push(diagnostic);
-    }
-
-    /// Whether nothing went wrong.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The errors found so far.
-    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.0.iter()
     }
 
     /// `Ok(value)` when no error was recorded, else all of them in file order.

@@ -44,8 +44,6 @@ pub struct CitySpec {
     pub components: Vec<ComponentSpec>,
     /// `[[routes]]`, in manifest order.
     pub routes: Vec<RouteSpec>,
-    /// The manifest this city came from.
-    pub manifest: PathBuf,
 }
 
 /// A component of a city, resolved.
@@ -141,7 +139,6 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
                 .iter()
                 .map(|r| RouteSpec { path: r.path.get_ref().clone(), component: r.component.get_ref().clone() })
                 .collect(),
-            manifest: manifest.file.path.clone(),
         });
     }
     diagnostics.into_result(cities)

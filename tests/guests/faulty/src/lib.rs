@@ -1,5 +1,5 @@
-//! Each path is one way for a guest to fail; `/ok` is the control. Written against `wasi:http`
-//! directly, because an SDK would not let a guest misbehave this freely.
+//! Each path is one way for a guest to misbehave; `/ok` is the control. Written against
+//! `wasi:http` directly, because an SDK would not let a guest misbehave this freely.
 
 use std::io::Write as _;
 use wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
@@ -15,9 +15,68 @@ impl wasi::exports::http::incoming_handler::Guest for Faulty {
             "/panic" => panic!("the faulty component panics on purpose"),
             "/unreachable" => std::process::abort(),
             "/no-response" => drop(out),
+            "/loop" => spin(),
+            "/sleep" => wasi::clocks::monotonic_clock::subscribe_duration(3_600_000_000_000).block(),
+            "/grow" => grow(),
+            "/recurse" => {
+                recurse(0);
+            }
+            "/stream-then-trap" => stream_then_trap(out),
+            "/huge" => huge(out),
             _ => respond(out, 200, "still standing\n"),
         }
     }
+}
+
+/// Never returns and never calls the host.
+fn spin() {
+    let mut x = 0u64;
+    loop {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+}
+
+/// Allocates 1 MiB at a time and keeps it, until allocation fails.
+fn grow() {
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    loop {
+        kept.push(std::hint::black_box(vec![1u8; 1 << 20]));
+    }
+}
+
+/// Recurses until the stack runs out (the bound is never reached).
+fn recurse(depth: u64) -> u64 {
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    std::hint::black_box(recurse(depth + 1) + 1)
+}
+
+/// Sends the head and part of the body, then traps.
+fn stream_then_trap(out: ResponseOutparam) {
+    let response = OutgoingResponse::new(Fields::new());
+    let body = response.body().unwrap();
+    ResponseOutparam::set(out, Ok(response));
+    let mut stream = body.write().unwrap();
+    stream.write_all(b"the beginning of a long answer\n").unwrap();
+    stream.flush().unwrap();
+    panic!("the faulty component fails mid-body on purpose");
+}
+
+/// Writes 256 MiB of body.
+fn huge(out: ResponseOutparam) {
+    let response = OutgoingResponse::new(Fields::new());
+    let body = response.body().unwrap();
+    ResponseOutparam::set(out, Ok(response));
+    let mut stream = body.write().unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..4096 {
+        if stream.write_all(&chunk).is_err() {
+            return;
+        }
+    }
+    drop(stream);
+    OutgoingBody::finish(body, None).unwrap();
 }
 
 fn respond(out: ResponseOutparam, status: u16, text: &str) {

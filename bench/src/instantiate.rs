@@ -1,0 +1,173 @@
+//! Scenario 2: what one request costs without the network — a fresh store, instantiation from the
+//! pooling allocator, one call of the handler, the response body read — along Civic's whole path
+//! (`civic_host::http::handle`: routing, sandbox set-up, epoch deadline, logging span) and along
+//! the minimal embedding wasmtime documents for `wasi:http`, on the same component.
+
+use crate::Options;
+use bytes::Bytes;
+use civic_host::engine::{Engine, EngineOptions};
+use civic_host::runtime::Runtime;
+use civic_host::state::State;
+use civic_host::state::memory::MemoryBackend;
+use http_body_util::{BodyExt as _, Full, combinators::BoxBody};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Requests per side, measured in interleaved chunks so drift hits both alike.
+const REQUESTS: usize = 20_000;
+const CHUNK: usize = 1_000;
+
+type Request = http::Request<BoxBody<Bytes, wasmtime_wasi_http::Error>>;
+
+fn request() -> Request {
+    http::Request::builder()
+        .uri("http://bench.localhost/hello")
+        .header(http::header::HOST, "bench.localhost")
+        .body(Full::new(Bytes::new()).map_err(|never| match never {}).boxed())
+        .expect("a valid request")
+}
+
+pub fn run(options: &Options) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hello = options.plugin("hello_city");
+    let manifest = dir.path().join("bench.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "manifest_version = 1\n[city]\nid = \"bench\"\nname = \"Bench\"\n\
+             [components.hello]\nsource = {:?}\nconfig = {{ city_name = \"Bench\", greeting = \"Moin\" }}\n\
+             [[routes]]\npath = \"/hello\"\ncomponent = \"hello\"\n",
+            hello.display().to_string()
+        ),
+    )?;
+    let cities = civic_host::manifest::load(&[manifest]).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
+    let civic =
+        Runtime::new(Engine::new(EngineOptions::default())?, state, &cities).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let raw = Raw::new(&std::fs::read(&hello)?)?;
+
+    let threads = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (civic_times, raw_times) = threads.block_on(async {
+        let (mut civic_times, mut raw_times) = (Vec::new(), Vec::new());
+        // Warm both up, then alternate chunks.
+        for _ in 0..CHUNK {
+            civic_request(&civic).await;
+            raw.request().await?;
+        }
+        for _ in 0..REQUESTS / CHUNK {
+            for _ in 0..CHUNK {
+                let started = Instant::now();
+                civic_request(&civic).await;
+                civic_times.push(started.elapsed());
+            }
+            for _ in 0..CHUNK {
+                let started = Instant::now();
+                raw.request().await?;
+                raw_times.push(started.elapsed());
+            }
+        }
+        anyhow::Ok((civic_times, raw_times))
+    })?;
+
+    let (civic, raw) = (Summary::of(civic_times), Summary::of(raw_times));
+    println!("## One request in process: store + instantiation + call ({REQUESTS} requests each)\n");
+    println!("| path | mean | p50 | p99 |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!("| civic (`http::handle`) | {:.1} µs | {:.1} µs | {:.1} µs |", civic.mean, civic.p50, civic.p99);
+    println!("| wasmtime's own (`ProxyPre`, pooling) | {:.1} µs | {:.1} µs | {:.1} µs |", raw.mean, raw.p50, raw.p99);
+    println!("\ncivic / wasmtime = {:.2} (mean), {:.2} (p50)\n", civic.mean / raw.mean, civic.p50 / raw.p50);
+    Ok(())
+}
+
+async fn civic_request(runtime: &Runtime) {
+    let response = civic_host::http::handle(runtime, request()).await;
+    assert_eq!(response.status(), 200, "civic answered {}", response.status());
+    let _ = response.into_body().collect().await;
+}
+
+struct Summary {
+    mean: f64,
+    p50: f64,
+    p99: f64,
+}
+
+impl Summary {
+    fn of(mut times: Vec<Duration>) -> Self {
+        times.sort_unstable();
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        let mean = times.iter().copied().map(us).sum::<f64>() / times.len() as f64;
+        Self { mean, p50: us(times[times.len() / 2]), p99: us(times[times.len() * 99 / 100]) }
+    }
+}
+
+/// The embedding from `wasmtime_wasi_http::p2`'s documentation, with wasi:config added because
+/// the component reads its greeting from it.
+struct Raw {
+    engine: wasmtime::Engine,
+    pre: ProxyPre<RawState>,
+    config: Arc<WasiConfigVariables>,
+}
+
+struct RawState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    config: Arc<WasiConfigVariables>,
+}
+
+impl WasiView for RawState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for RawState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
+}
+
+impl Raw {
+    fn new(bytes: &[u8]) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::new()));
+        let engine = wasmtime::Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut RawState| WasiConfig::from(&*s.config))?;
+        let component = Component::new(&engine, bytes)?;
+        let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
+        let config = Arc::new(WasiConfigVariables::from_iter([("city_name", "Bench"), ("greeting", "Moin")]));
+        Ok(Self { engine, pre, config })
+    }
+
+    async fn request(&self) -> anyhow::Result<()> {
+        let data = RawState {
+            table: ResourceTable::new(),
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            config: self.config.clone(),
+        };
+        let mut store = Store::new(&self.engine, data);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request())?;
+        let outparam = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = self.pre.clone();
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+        });
+        let response = receiver.await??;
+        let _ = response.into_body().collect().await;
+        task.await??;
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! `civic-bench`: measures Civic on this machine, side by side with its baselines in one run, and
+//! prints Markdown tables for BENCHMARKS.md. `bench/run` installs the tools, builds everything in
+//! release mode and runs `civic-bench all`.
+
+mod cities;
+mod http;
+mod instantiate;
+mod load;
+mod state;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+struct Options {
+    #[command(subcommand)]
+    scenario: Scenario,
+
+    /// The `civic` binary under test (a release build).
+    #[arg(long, default_value = "target/release/civic", global = true)]
+    civic: PathBuf,
+
+    /// The native baseline server.
+    #[arg(long, default_value = "target/release/native-hello", global = true)]
+    native: PathBuf,
+
+    /// `wasmtime` 48.x, for `wasmtime serve`.
+    #[arg(long, default_value = "bench/.tools/bin/wasmtime", global = true)]
+    wasmtime: PathBuf,
+
+    /// The release builds of plugins/.
+    #[arg(long, default_value = "plugins/target/wasm32-wasip2/release", global = true)]
+    plugins: PathBuf,
+
+    /// The release builds of tests/guests/.
+    #[arg(long, default_value = "tests/guests/target/wasm32-wasip2/release", global = true)]
+    guests: PathBuf,
+
+    /// Seconds per measured load run.
+    #[arg(long, default_value_t = 10, global = true)]
+    seconds: u64,
+
+    /// Measured runs per figure; the median is reported.
+    #[arg(long, default_value_t = 3, global = true)]
+    runs: usize,
+}
+
+#[derive(Subcommand, Clone, Copy, PartialEq)]
+enum Scenario {
+    /// Every scenario below.
+    All,
+    /// Hello over HTTP: civic vs wasmtime serve vs native hyper.
+    Http,
+    /// Store + instantiation + one call, in process: civic's path vs wasmtime's own.
+    Instantiate,
+    /// Start-up time and memory for 1, 100 and 1000 cities sharing components.
+    Cities,
+    /// Durable key-value sets and gets, through a component and on the backend directly.
+    State,
+}
+
+impl Options {
+    fn shape(&self, connections: u32) -> load::LoadShape {
+        load::LoadShape { connections, duration: Duration::from_secs(self.seconds), runs: self.runs, script: None }
+    }
+
+    fn plugin(&self, name: &str) -> PathBuf {
+        absolute(&self.plugins.join(format!("{name}.wasm")))
+    }
+
+    fn guest(&self, name: &str) -> PathBuf {
+        absolute(&self.guests.join(format!("{name}.wasm")))
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let options = Options::parse();
+    println!("{}", machine());
+    let all = options.scenario == Scenario::All;
+    if all || options.scenario == Scenario::Http {
+        http::run(&options)?;
+    }
+    if all || options.scenario == Scenario::Instantiate {
+        instantiate::run(&options)?;
+    }
+    if all || options.scenario == Scenario::Cities {
+        cities::run(&options)?;
+    }
+    if all || options.scenario == Scenario::State {
+        state::run(&options)?;
+    }
+    Ok(())
+}
+
+/// Manifests are written to temporary directories, so the files they name must be absolute.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// One line about the machine the numbers come from.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    format!("Machine: {cpu}, {cores} cores; server pinned to core 0, load generator to core 1.\n")
+}
+
+/// `1234.5` → `1,235`.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

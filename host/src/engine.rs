@@ -17,10 +17,12 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// What the engine is set up with.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct EngineOptions {
     /// Where compiled components are kept between runs; `None` compiles in memory only.
     pub cache_dir: Option<PathBuf>,
+    /// The largest memory limit of any component: the size of each pooled memory slot.
+    pub max_memory: u64,
 }
 
 /// The engine, the linker and the compile cache.
@@ -40,7 +42,8 @@ impl Engine {
             .total_core_instances(4000)
             .total_memories(2000)
             .total_tables(2000)
-            .total_stacks(1000);
+            .total_stacks(1000)
+            .max_memory_size(usize::try_from(options.max_memory).unwrap_or(usize::MAX));
         let mut config = Config::new();
         config
             .wasm_component_model(true)

@@ -7,6 +7,7 @@
 //! - [`engine`]: the wasmtime engine and linker; compiling components, once per content hash.
 //! - [`runtime`]: the live set of cities built from the specs.
 //! - [`slot`]: a city's component and the version currently serving it.
+//! - [`limits`]: each component's budgets of memory, time, concurrency and request body.
 //! - [`http`]: the listener, the route table, and one request's life.
 //! - [`store`]: the sandbox state behind each instance; [`logging`], [`outbound`] and
 //!   [`state`] (durable key-value buckets) are the host interfaces it reaches.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod data_dir;
 pub mod engine;
 pub mod http;
+pub mod limits;
 pub mod logging;
 pub mod manifest;
 pub mod outbound;

@@ -5,6 +5,7 @@
 
 use crate::engine::Engine;
 use crate::http::router::{City, Routes};
+use crate::limits::Limits;
 use crate::manifest::{CitySpec, Diagnostic, Diagnostics, Digest};
 use crate::slot::{Loaded, Slot};
 use crate::state::State;
@@ -21,8 +22,9 @@ pub struct Runtime {
 
 impl Runtime {
     /// Loads every city; any component that does not compile or link fails the whole start.
-    pub fn new(engine: Engine, state: State, cities: &[CitySpec]) -> Result<Self, Diagnostics> {
-        let routes = build_routes(&engine, &state, cities)?;
+    /// `limits` are the host's defaults for what the manifests leave out.
+    pub fn new(engine: Engine, state: State, limits: &Limits, cities: &[CitySpec]) -> Result<Self, Diagnostics> {
+        let routes = build_routes(&engine, &state, limits, cities)?;
         Ok(Self { engine, routes: ArcSwap::from_pointee(routes) })
     }
 
@@ -38,7 +40,7 @@ impl Runtime {
 }
 
 /// Compiles each distinct component once and builds every city's slots and routes.
-fn build_routes(engine: &Engine, state: &State, cities: &[CitySpec]) -> Result<Routes, Diagnostics> {
+fn build_routes(engine: &Engine, state: &State, limits: &Limits, cities: &[CitySpec]) -> Result<Routes, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     // `None` marks a component that failed, so it is reported once, not once per city.
     let mut loaded: HashMap<Digest, Option<Arc<Loaded>>> = HashMap::new();
@@ -61,7 +63,7 @@ fn build_routes(engine: &Engine, state: &State, cities: &[CitySpec]) -> Result<R
                 }
             };
             if let Some(version) = version {
-                slots.insert(spec.name.clone(), Arc::new(Slot::new(&city.id, spec, version, state)));
+                slots.insert(spec.name.clone(), Arc::new(Slot::new(&city.id, spec, version, state, limits)));
             }
         }
         let routable = city.routes.iter().filter(|r| slots.contains_key(&r.component));

@@ -4,12 +4,14 @@
 //! bytes; a [`Slot`] is per city and carries that city's config. Requests take the slot's current
 //! `Arc<Loaded>` when they start and keep it to the end.
 
+use crate::limits::Limits;
 use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest};
 use crate::state::State;
 use crate::state::keyvalue::KeyValue;
 use crate::store::StoreData;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
@@ -27,17 +29,24 @@ pub struct Slot {
     name: ComponentName,
     config: WasiConfigVariables,
     keyvalue: KeyValue,
+    limits: Limits,
+    /// One permit per request allowed to run at once.
+    running: Arc<Semaphore>,
     current: ArcSwap<Loaded>,
 }
 
 impl Slot {
-    /// The slot for `spec` in `city`, serving `loaded`, keeping its data in `state`.
-    pub fn new(city: &CityId, spec: &ComponentSpec, loaded: Arc<Loaded>, state: &State) -> Self {
+    /// The slot for `spec` in `city`, serving `loaded`, keeping its data in `state`, with the
+    /// manifest's limits over the host's `defaults`.
+    pub fn new(city: &CityId, spec: &ComponentSpec, loaded: Arc<Loaded>, state: &State, defaults: &Limits) -> Self {
+        let limits = spec.limits.over(defaults);
         Self {
             city: city.clone(),
             name: spec.name.clone(),
             config: spec.config.iter().collect(),
             keyvalue: KeyValue::new(city, &spec.name, spec.keyvalue.clone(), state.clone()),
+            limits,
+            running: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
             current: ArcSwap::new(loaded),
         }
     }
@@ -60,6 +69,16 @@ impl Slot {
     /// The key-value buckets this component may open in this city.
     pub fn keyvalue(&self) -> &KeyValue {
         &self.keyvalue
+    }
+
+    /// This component's budgets in this city.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A place among the requests running at once, or `None` when all are taken.
+    pub fn try_start(&self) -> Option<OwnedSemaphorePermit> {
+        self.running.clone().try_acquire_owned().ok()
     }
 
     /// The version serving now; the caller keeps it for the whole request.

@@ -9,8 +9,9 @@ use crate::outbound::Outbound;
 use crate::slot::Slot;
 use crate::state::keyvalue::KeyValueView;
 use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_config::WasiConfig;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -21,6 +22,7 @@ pub struct StoreData {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     outbound: Outbound,
+    limits: StoreLimits,
     slot: Arc<Slot>,
 }
 
@@ -36,8 +38,8 @@ impl StoreData {
     }
 }
 
-/// A fresh store for one instance of `slot`'s component.
-pub fn new_store(engine: &wasmtime::Engine, slot: Arc<Slot>) -> Store<StoreData> {
+/// A fresh store for one instance of `slot`'s component, for a request due by `deadline`.
+pub fn new_store(engine: &wasmtime::Engine, slot: Arc<Slot>, deadline: Instant) -> Store<StoreData> {
     let wasi = WasiCtxBuilder::new()
         .stdout(GuestOutput::new("stdout"))
         .stderr(GuestOutput::new("stderr"))
@@ -45,12 +47,23 @@ pub fn new_store(engine: &wasmtime::Engine, slot: Arc<Slot>) -> Store<StoreData>
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .build();
-    let data =
-        StoreData { table: ResourceTable::new(), wasi, http: WasiHttpCtx::new(), outbound: Outbound::new(&slot), slot };
+    let data = StoreData {
+        table: ResourceTable::new(),
+        wasi,
+        http: WasiHttpCtx::new(),
+        outbound: Outbound::new(&slot),
+        // Growth past the limit fails inside the guest (`memory.grow` returns -1), not as a trap.
+        limits: StoreLimitsBuilder::new().memory_size(memory_limit(&slot)).build(),
+        slot,
+    };
     let mut store = Store::new(engine, data);
-    // Yield to the executor at every epoch tick, so a busy guest cannot starve the others.
+    store.limiter(|data| &mut data.limits);
+    // At every epoch tick: past the deadline, stop the guest; before it, yield to the executor so
+    // a busy guest cannot starve the others.
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) }
+    });
     store
 }
 
@@ -64,4 +77,8 @@ impl WasiHttpView for StoreData {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
     }
+}
+
+fn memory_limit(slot: &Slot) -> usize {
+    usize::try_from(slot.limits().memory).unwrap_or(usize::MAX)
 }

@@ -269,3 +269,16 @@ pub async fn get(url: &str, host: Option<&str>) -> (u16, String) {
     let status = response.status().as_u16();
     (status, response.text().await.expect("a text body"))
 }
+
+/// Sends raw bytes to `addr` and returns everything the server answers until it closes the
+/// connection (send `connection: close`), for requests an HTTP client would refuse to make.
+pub fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).expect("cannot connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("a read timeout");
+    // The server may answer and close before it has read everything (a 413, say).
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}

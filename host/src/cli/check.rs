@@ -1,4 +1,5 @@
 use crate::engine::{Engine, EngineOptions};
+use crate::limits::{Limits, largest_memory};
 use crate::manifest;
 use crate::runtime::Runtime;
 use crate::state::State;
@@ -20,7 +21,9 @@ impl CheckCommand {
         let cities = manifest::load(&self.manifests)?;
         // Nothing runs, so nothing is stored: an in-memory store stands in for the database.
         let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
-        Runtime::new(Engine::new(EngineOptions::default())?, state, &cities)?;
+        let limits = Limits::default();
+        let engine = Engine::new(EngineOptions { cache_dir: None, max_memory: largest_memory(&limits, &cities) })?;
+        Runtime::new(engine, state, &limits, &cities)?;
         let components: usize = cities.iter().map(|c| c.components.len()).sum();
         let distinct: HashSet<_> = cities.iter().flat_map(|c| &c.components).map(|c| c.wasm.digest).collect();
         let routes: usize = cities.iter().map(|c| c.routes.len()).sum();

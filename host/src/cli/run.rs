@@ -1,5 +1,6 @@
 use crate::data_dir::DataDir;
 use crate::engine::{Engine, EngineOptions};
+use crate::limits::{LimitArgs, largest_memory};
 use crate::manifest::{self, CitySpec};
 use crate::runtime::Runtime;
 use crate::state::State;
@@ -25,6 +26,9 @@ pub struct RunCommand {
 
     #[command(flatten)]
     kv: KvArgs,
+
+    #[command(flatten)]
+    limits: LimitArgs,
 
     /// City manifests; with several, the `Host` header picks the city.
     #[arg(required = true, value_name = "MANIFEST")]
@@ -69,8 +73,12 @@ impl RunCommand {
         let data_dir = DataDir::open(&self.data_dir)?;
         let state =
             State { backend: Arc::new(SqliteBackend::open(&data_dir.state_db())?), limits: Arc::new(self.kv.limits()) };
-        let engine = Engine::new(EngineOptions { cache_dir: Some(data_dir.compile_cache()) })?;
-        let runtime = Arc::new(Runtime::new(engine, state, cities)?);
+        let limits = self.limits.limits();
+        let engine = Engine::new(EngineOptions {
+            cache_dir: Some(data_dir.compile_cache()),
+            max_memory: largest_memory(&limits, cities),
+        })?;
+        let runtime = Arc::new(Runtime::new(engine, state, &limits, cities)?);
         let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         threads.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.listen)

@@ -16,6 +16,12 @@ use tokio::net::TcpListener;
 
 pub use request::handle;
 
+/// The most header lines a request may have; more answers 431.
+const MAX_HEADERS: usize = 100;
+
+/// The most bytes of request head buffered at once; a longer head answers 431.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// How long requests in flight may take to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -43,7 +49,11 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>, shutdown: impl 
             let runtime = runtime.clone();
             async move { Ok::<_, Infallible>(handle(&runtime, request).await) }
         });
-        let connection = http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(stream), service);
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .max_headers(MAX_HEADERS)
+            .max_buf_size(MAX_HEAD_BYTES)
+            .serve_connection(TokioIo::new(stream), service);
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -1,16 +1,22 @@
 //! One request: find its slot, run the component in a fresh store, turn every failure into a
 //! status code and a log line that names the city and the component.
 
+use crate::limits::Limits;
 use crate::manifest::ComponentName;
 use crate::runtime::Runtime;
 use crate::slot::Slot;
 use crate::store::new_store;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Body;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Body, Frame, SizeHint};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
+use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -47,15 +53,25 @@ where
     response
 }
 
-/// Runs the component's `wasi:http/incoming-handler` on a new instance.
+/// Runs the component's `wasi:http/incoming-handler` on a new instance, within its limits.
 async fn call<B>(runtime: &Runtime, slot: Arc<Slot>, request: Request<B>) -> Response<HyperOutgoingBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
     let name = slot.name().clone();
+    let limits = *slot.limits();
+    let Some(running) = slot.try_start() else {
+        tracing::warn!(max_concurrency = limits.max_concurrency, "too many requests at once; answering 503");
+        return busy(&name);
+    };
+    if declared_length(&request).is_some_and(|length| length > limits.max_body) {
+        return too_large(limits.max_body);
+    }
+    let (request, oversized) = limit_body(request, limits.max_body);
+    let deadline = Instant::now() + limits.timeout;
     let version = slot.loaded();
-    let mut store = new_store(runtime.engine().wasmtime(), slot);
+    let mut store = new_store(runtime.engine().wasmtime(), slot, deadline);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let incoming = match store.data_mut().http().new_incoming_request(Scheme::Http, request) {
         Ok(incoming) => incoming,
@@ -63,39 +79,155 @@ where
     };
     let outparam = match store.data_mut().http().new_response_outparam(sender) {
         Ok(outparam) => outparam,
-        Err(e) => {
-            return failure(&name, format!("cannot pass the response to the component: {e:#}"));
-        }
+        Err(e) => return failure(&name, format!("cannot pass the response to the component: {e:#}")),
     };
 
     // The guest runs in its own task: once it has set the response head it may keep streaming
-    // the body after this function has returned the response to hyper.
+    // the body after this function has returned the response to hyper. The deadline covers the
+    // whole run, host calls included; the task holds the concurrency permit until it ends.
     let guest = tokio::spawn(
         async move {
-            let result = async {
+            let _running = running;
+            let run = async {
                 let proxy = version.proxy.instantiate_async(&mut store).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
-            }
-            .await;
-            if let Err(e) = &result {
-                tracing::error!("component failed: {}", e.root_cause());
-                tracing::debug!("component failure in full: {e:?}");
-            }
-            result.is_ok()
+            };
+            let ended = match tokio::time::timeout_at(deadline.into(), run).await {
+                Ok(Ok(())) => GuestEnd::Returned,
+                Ok(Err(e)) => GuestEnd::from_error(&e),
+                Err(_) => GuestEnd::PastDeadline,
+            };
+            ended.log(&limits);
+            ended
         }
         .in_current_span(),
     );
 
-    match receiver.await {
-        Ok(Ok(response)) => response,
-        Ok(Err(code)) => failure(&name, format!("the component answered with error {code:?}")),
+    let response = match tokio::time::timeout_at(deadline.into(), receiver).await {
+        Ok(Ok(Ok(response))) => response.map(|body| GuardedBody { body, guest: Some(guest) }.boxed_unsync()),
+        Ok(Ok(Err(code))) => failure(&name, format!("the component answered with error {code:?}")),
         // The guest dropped the response without setting it: find out why.
-        Err(_) => match guest.await {
-            Ok(true) => failure(&name, "the component returned without setting a response".into()),
-            Ok(false) => internal_error(&name),
+        Ok(Err(_)) => match guest.await {
+            Ok(GuestEnd::Returned) => failure(&name, "the component returned without setting a response".into()),
+            Ok(GuestEnd::PastDeadline) => past_deadline(&name, &limits),
+            Ok(GuestEnd::PoolExhausted) => busy(&name),
+            Ok(GuestEnd::Failed) => internal_error(&name),
             Err(e) => failure(&name, format!("the component's task ended abnormally: {e}")),
         },
+        // The guest's own timer has the same deadline: let it end the run and log why.
+        Err(_) => {
+            let _ = guest.await;
+            past_deadline(&name, &limits)
+        }
+    };
+    if oversized.load(Ordering::Relaxed) { too_large(limits.max_body) } else { response }
+}
+
+/// A response body that ends cleanly only if the guest did: a guest that fails (or runs out of
+/// time) mid-body makes the body fail, so the client sees a broken answer, not a short one that
+/// looks whole.
+struct GuardedBody {
+    body: HyperOutgoingBody,
+    guest: Option<JoinHandle<GuestEnd>>,
+}
+
+impl Body for GuardedBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(frame) = ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+            return Poll::Ready(Some(frame));
+        }
+        let Some(guest) = self.guest.as_mut() else { return Poll::Ready(None) };
+        let ended = ready!(Pin::new(guest).poll(cx));
+        self.guest = None;
+        match ended {
+            Ok(GuestEnd::Returned) => Poll::Ready(None),
+            _ => Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(
+                "the component failed while sending the body".into(),
+            ))))),
+        }
     }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// How a guest's run ended.
+enum GuestEnd {
+    Returned,
+    PastDeadline,
+    PoolExhausted,
+    Failed,
+}
+
+impl GuestEnd {
+    fn from_error(error: &wasmtime::Error) -> Self {
+        if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            Self::PastDeadline
+        } else if error.root_cause().downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+            Self::PoolExhausted
+        } else {
+            tracing::error!("component failed: {}", error.root_cause());
+            tracing::debug!("component failure in full: {error:?}");
+            Self::Failed
+        }
+    }
+
+    fn log(&self, limits: &Limits) {
+        match self {
+            Self::PastDeadline => tracing::error!(timeout = ?limits.timeout, "component past its deadline"),
+            Self::PoolExhausted => tracing::warn!("no free instance slot in the pool; answering 503"),
+            Self::Returned | Self::Failed => {}
+        }
+    }
+}
+
+/// The body length the client declared, if it declared one.
+fn declared_length<B>(request: &Request<B>) -> Option<u64> {
+    request.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// Cuts the body off after `max` bytes; the flag tells that it was cut.
+fn limit_body<B>(
+    request: Request<B>,
+    max: u64,
+) -> (Request<UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>>, Arc<AtomicBool>)
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    let oversized = Arc::new(AtomicBool::new(false));
+    let flag = oversized.clone();
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    let request = request.map(move |body| {
+        Limited::new(body.map_err(Into::<wasmtime_wasi_http::Error>::into), limit)
+            .map_err(move |e| match e.downcast::<wasmtime_wasi_http::Error>() {
+                Ok(inner) => *inner,
+                Err(_) => {
+                    flag.store(true, Ordering::Relaxed);
+                    wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max))
+                }
+            })
+            .boxed_unsync()
+    });
+    (request, oversized)
+}
+
+fn too_large(max: u64) -> Response<HyperOutgoingBody> {
+    plain(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {max} bytes"))
+}
+
+fn past_deadline(component: &ComponentName, limits: &Limits) -> Response<HyperOutgoingBody> {
+    plain(StatusCode::GATEWAY_TIMEOUT, format!("the `{component}` service took longer than {:?}", limits.timeout))
+}
+
+fn busy(component: &ComponentName) -> Response<HyperOutgoingBody> {
+    let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, format!("the `{component}` service is busy; try again"));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// Logs `cause` and answers 500 without revealing it to the client.

@@ -19,6 +19,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
 pub use id::{BucketName, CityId, ComponentName, HostName, RoutePath};
 pub use source::{Digest, Source, Sources, WasmFile};
 
+use crate::limits::LimitOverrides;
 use schema::{Checked, ComponentV1, ManifestV1, Versioned};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -57,6 +58,8 @@ pub struct ComponentSpec {
     pub config: BTreeMap<String, String>,
     /// The key-value buckets it may open.
     pub keyvalue: Vec<BucketName>,
+    /// The budgets it sets; the host's defaults fill in the rest.
+    pub limits: LimitOverrides,
     /// Its `source` in the manifest, for errors found when it is compiled or linked.
     pub at: Location,
 }
@@ -124,6 +127,12 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
                     wasm,
                     config: component.config.iter().map(|(k, v)| (k.clone(), v.get_ref().0.clone())).collect(),
                     keyvalue: manifest.valid(&component.keyvalue).map(|(b, _)| b.clone()).collect(),
+                    limits: LimitOverrides {
+                        memory: component.limits.memory,
+                        timeout: component.limits.timeout,
+                        max_concurrency: component.limits.max_concurrency.as_ref().map(|n| *n.get_ref()),
+                        max_body: component.limits.max_body,
+                    },
                     at: manifest.at(&component.source),
                 }),
                 Err(diagnostic) => diagnostics.push(diagnostic),
@@ -186,6 +195,9 @@ fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
     check_elements(parsed, &m.city.hosts, diagnostics);
     check_unique(parsed.valid(&m.city.hosts), "host", diagnostics);
     for component in m.components.values() {
+        if let Some(zero) = component.limits.max_concurrency.as_ref().filter(|n| *n.get_ref() == 0) {
+            diagnostics.push(Diagnostic::at(parsed.at(zero), "`max_concurrency` must be at least 1"));
+        }
         check_elements(parsed, &component.keyvalue, diagnostics);
         check_unique(parsed.valid(&component.keyvalue), "bucket", diagnostics);
     }

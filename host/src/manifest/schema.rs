@@ -3,6 +3,7 @@
 
 use super::id::{BucketName, CityId, ComponentName, HostName, RoutePath};
 use super::source::Digest;
+use crate::limits::{Size, Timeout};
 use serde::{Deserialize, Deserializer, de};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -62,6 +63,24 @@ pub struct ComponentV1 {
     /// `keyvalue = ["applications"]`: the buckets it may open; any other is `access-denied`.
     #[serde(default)]
     pub keyvalue: Vec<Spanned<Checked<BucketName>>>,
+    /// `limits = { memory = "64MiB", timeout = "5s", max_concurrency = 100, max_body = "1MiB" }`;
+    /// what is left out comes from the host's defaults.
+    #[serde(default)]
+    pub limits: LimitsV1,
+}
+
+/// `limits = { … }` of a component.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsV1 {
+    /// `memory = "64MiB"`: the most linear memory an instance may grow to.
+    pub memory: Option<Size>,
+    /// `timeout = "5s"`: the wall-clock deadline of a request.
+    pub timeout: Option<Timeout>,
+    /// `max_concurrency = 100`: requests running at once; more get 503.
+    pub max_concurrency: Option<Spanned<u32>>,
+    /// `max_body = "1MiB"`: the largest request body; more gets 413.
+    pub max_body: Option<Size>,
 }
 
 /// `[[routes]]`

@@ -16,7 +16,10 @@ impl wasi::exports::http::incoming_handler::Guest for Faulty {
             "/unreachable" => std::process::abort(),
             "/no-response" => drop(out),
             "/loop" => spin(),
-            "/sleep" => wasi::clocks::monotonic_clock::subscribe_duration(3_600_000_000_000).block(),
+            "/sleep" => {
+                eprintln!("going to sleep for an hour");
+                wasi::clocks::monotonic_clock::subscribe_duration(3_600_000_000_000).block();
+            }
             "/grow" => grow(),
             "/recurse" => {
                 recurse(0);

@@ -1,0 +1,174 @@
+//! Sandbox budgets: how much memory, wall-clock time, concurrency and request body each component
+//! gets. A manifest sets them per component (`limits = { memory = "64MiB", timeout = "5s" }`);
+//! what it leaves out comes from the host's defaults (`civic run --memory … --timeout …`).
+//!
+//! Where each is enforced: `memory` by the store's limiter (growth fails inside the guest),
+//! `timeout` by the epoch deadline and by a timer around the whole request (so host calls that
+//! block are cut off too), `max_concurrency` and `max_body` when a request arrives.
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A component's budgets, all resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most linear memory the component's store may hold, in bytes.
+    pub memory: u64,
+    /// Wall-clock deadline for one request.
+    pub timeout: Duration,
+    /// Requests running at once in the component; beyond it, 503.
+    pub max_concurrency: u32,
+    /// Largest request body, in bytes; beyond it, 413.
+    pub max_body: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { memory: 128 << 20, timeout: Duration::from_secs(30), max_concurrency: 100, max_body: 10 << 20 }
+    }
+}
+
+/// The budgets a manifest sets for one component; unset ones fall back to the host's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    /// `memory = "64MiB"`.
+    pub memory: Option<Size>,
+    /// `timeout = "5s"`.
+    pub timeout: Option<Timeout>,
+    /// `max_concurrency = 100`.
+    pub max_concurrency: Option<u32>,
+    /// `max_body = "1MiB"`.
+    pub max_body: Option<Size>,
+}
+
+impl LimitOverrides {
+    /// These overrides applied to `defaults`.
+    pub fn over(&self, defaults: &Limits) -> Limits {
+        Limits {
+            memory: self.memory.map_or(defaults.memory, |s| s.0),
+            timeout: self.timeout.map_or(defaults.timeout, |t| t.0),
+            max_concurrency: self.max_concurrency.unwrap_or(defaults.max_concurrency),
+            max_body: self.max_body.map_or(defaults.max_body, |s| s.0),
+        }
+    }
+}
+
+/// The size of the pool's memory slots: the largest memory limit of any component of `cities`.
+pub fn largest_memory(defaults: &Limits, cities: &[crate::manifest::CitySpec]) -> u64 {
+    let components = cities.iter().flat_map(|city| &city.components);
+    components.map(|c| c.limits.over(defaults).memory).fold(defaults.memory, u64::max)
+}
+
+/// The host-wide defaults, as `civic run` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LimitArgs {
+    /// Memory a component may grow to, unless its manifest entry says otherwise.
+    #[arg(long = "memory", env = "CIVIC_MEMORY", default_value = "128MiB", value_name = "SIZE")]
+    memory: Size,
+
+    /// Wall-clock deadline of a request, unless the manifest says otherwise.
+    #[arg(long = "timeout", env = "CIVIC_TIMEOUT", default_value = "30s", value_name = "DURATION")]
+    timeout: Timeout,
+
+    /// Requests running at once per component, unless the manifest says otherwise.
+    #[arg(long = "max-concurrency", env = "CIVIC_MAX_CONCURRENCY", default_value_t = 100, value_name = "N")]
+    max_concurrency: u32,
+
+    /// Largest request body, unless the manifest says otherwise.
+    #[arg(long = "max-body", env = "CIVIC_MAX_BODY", default_value = "10MiB", value_name = "SIZE")]
+    max_body: Size,
+}
+
+impl LimitArgs {
+    /// The defaults these options set.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            memory: self.memory.0,
+            timeout: self.timeout.0,
+            max_concurrency: self.max_concurrency.max(1),
+            max_body: self.max_body.0,
+        }
+    }
+}
+
+/// A byte size written as `"64MiB"`, `"1 MB"` or `"4096"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        ByteSize::from_str(text).map(|size| Self(size.as_u64())).map_err(|_| {
+            format!("invalid size `{text}`: expected a number of bytes such as `64MiB`, `512KiB` or `1GB`")
+        })
+    }
+}
+
+impl TryFrom<String> for Size {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", ByteSize(self.0).display().iec())
+    }
+}
+
+/// A positive duration written as `"5s"`, `"500ms"` or `"2m"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Timeout(pub Duration);
+
+impl FromStr for Timeout {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match humantime::parse_duration(text) {
+            Ok(duration) if !duration.is_zero() => Ok(Self(duration)),
+            _ => Err(format!("invalid timeout `{text}`: expected a positive duration such as `5s`, `500ms` or `2m`")),
+        }
+    }
+}
+
+impl TryFrom<String> for Timeout {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_timeouts_parse_as_written_in_manifests() {
+        assert_eq!("64MiB".parse::<Size>().unwrap(), Size(64 << 20));
+        assert_eq!("1 MB".parse::<Size>().unwrap(), Size(1_000_000));
+        assert_eq!("4096".parse::<Size>().unwrap(), Size(4096));
+        assert!("lots".parse::<Size>().unwrap_err().contains("`lots`"));
+        assert_eq!("500ms".parse::<Timeout>().unwrap(), Timeout(Duration::from_millis(500)));
+        assert_eq!("2m".parse::<Timeout>().unwrap(), Timeout(Duration::from_secs(120)));
+        assert!("0s".parse::<Timeout>().is_err());
+        assert!("soon".parse::<Timeout>().is_err());
+    }
+
+    #[test]
+    fn overrides_replace_only_what_they_set() {
+        let defaults = Limits::default();
+        let overrides = LimitOverrides { timeout: Some(Timeout(Duration::from_secs(5))), ..Default::default() };
+        let limits = overrides.over(&defaults);
+        assert_eq!(limits.timeout, Duration::from_secs(5));
+        assert_eq!(limits.memory, defaults.memory);
+    }
+}

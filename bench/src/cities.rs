@@ -3,10 +3,8 @@
 //! line, first with an empty compile cache, then again with the cache warm; memory is the host's
 //! resident set once it listens.
 
-use crate::Options;
-use crate::load::Server;
+use crate::{Options, start_civic};
 use std::path::PathBuf;
-use std::time::Duration;
 
 const COMPONENTS_PER_CITY: usize = 7;
 
@@ -23,15 +21,10 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     for count in [1, 100, 1000] {
         let dir = tempfile::tempdir()?;
         let manifests = write_cities(dir.path(), count, &files)?;
-        let data = dir.path().join("data");
-        let mut args = vec!["run".into(), "--listen".into(), "127.0.0.1:0".into(), "--data-dir".into()];
-        args.push(data.display().to_string());
-        args.extend(manifests.iter().map(|m| m.display().to_string()));
-        let timeout = Duration::from_secs(300);
-        let cold = Server::start(&options.civic, &args, &[("RUST_LOG", "warn")], timeout)?;
+        let cold = start_civic(options, dir.path(), &manifests)?;
         let cold_startup = cold.startup;
         drop(cold);
-        let warm = Server::start(&options.civic, &args, &[("RUST_LOG", "warn")], timeout)?;
+        let warm = start_civic(options, dir.path(), &manifests)?;
         let rss = warm.rss_bytes()?;
         println!(
             "| {count} | {:.2} s | {:.2} s | {} MiB |",

@@ -1,42 +1,23 @@
 //! Scenario 1: the same hello component served by `civic run` and by `wasmtime serve` (pooling
 //! allocator on), and the same work done by a native hyper server.
 
-use crate::Options;
 use crate::load::{Load, Server, measure};
+use crate::{Options, bench_city, start_civic};
 use std::time::Duration;
 
 const START: Duration = Duration::from_secs(120);
 const CONNECTIONS: u32 = 32;
 
+/// The config every server greets with.
+pub const HELLO_CONFIG: &str = "config = { city_name = \"Bench\", greeting = \"Moin\" }";
+
 pub fn run(options: &Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let hello = options.plugin("hello_city");
-    let manifest = dir.path().join("bench.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "manifest_version = 1\n[city]\nid = \"bench\"\nname = \"Bench\"\n\
-             [components.hello]\nsource = {:?}\nconfig = {{ city_name = \"Bench\", greeting = \"Moin\" }}\n\
-             [[routes]]\npath = \"/hello\"\ncomponent = \"hello\"\n",
-            hello.display().to_string()
-        ),
-    )?;
+    let manifest = bench_city(dir.path(), &hello, "/hello", HELLO_CONFIG)?;
     let shape = options.shape(CONNECTIONS);
 
-    // Per-request access logging is off for the measurement, as it is for wasmtime serve.
-    let civic = Server::start(
-        &options.civic,
-        &[
-            "run".into(),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--data-dir".into(),
-            dir.path().join("data").display().to_string(),
-            manifest.display().to_string(),
-        ],
-        &[("RUST_LOG", "warn")],
-        START,
-    )?;
+    let civic = start_civic(options, dir.path(), &[manifest])?;
     let civic_load = measure(&format!("http://{}/hello", civic.addr), &shape)?;
     drop(civic);
 

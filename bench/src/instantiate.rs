@@ -38,16 +38,7 @@ fn request() -> Request {
 pub fn run(options: &Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let hello = options.plugin("hello_city");
-    let manifest = dir.path().join("bench.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "manifest_version = 1\n[city]\nid = \"bench\"\nname = \"Bench\"\n\
-             [components.hello]\nsource = {:?}\nconfig = {{ city_name = \"Bench\", greeting = \"Moin\" }}\n\
-             [[routes]]\npath = \"/hello\"\ncomponent = \"hello\"\n",
-            hello.display().to_string()
-        ),
-    )?;
+    let manifest = crate::bench_city(dir.path(), &hello, "/hello", crate::http::HELLO_CONFIG)?;
     let cities = civic_host::manifest::load(&[manifest]).map_err(|d| anyhow::anyhow!("{d}"))?;
     let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
     let limits = Limits::default();

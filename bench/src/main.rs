@@ -93,6 +93,30 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a one-city manifest to `dir` whose component `service` serves `path` from `wasm`, with
+/// `more` lines of TOML for the component.
+fn bench_city(dir: &std::path::Path, wasm: &std::path::Path, path: &str, more: &str) -> anyhow::Result<PathBuf> {
+    let manifest = dir.join("bench.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "manifest_version = 1\n[city]\nid = \"bench\"\nname = \"Bench\"\n\
+             [components.service]\nsource = {:?}\n{more}\n[[routes]]\npath = \"{path}\"\ncomponent = \"service\"\n",
+            wasm.display().to_string()
+        ),
+    )?;
+    Ok(manifest)
+}
+
+/// `civic run` on `manifests` with its data in `dir/data`, listening on a free port. Per-request
+/// access logging is off, as `wasmtime serve` logs nothing per request either.
+fn start_civic(options: &Options, dir: &std::path::Path, manifests: &[PathBuf]) -> anyhow::Result<load::Server> {
+    let mut args = vec!["run".into(), "--listen".into(), "127.0.0.1:0".into(), "--data-dir".into()];
+    args.push(dir.join("data").display().to_string());
+    args.extend(manifests.iter().map(|m| m.display().to_string()));
+    load::Server::start(&options.civic, &args, &[("RUST_LOG", "warn")], Duration::from_secs(300))
+}
+
 /// Manifests are written to temporary directories, so the files they name must be absolute.
 fn absolute(path: &std::path::Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())

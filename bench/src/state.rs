@@ -2,8 +2,8 @@
 //! key-value test guest, every set acknowledged only once it is on disk) and on the SQLite backend
 //! directly, with as many concurrent callers.
 
-use crate::Options;
-use crate::load::{LoadShape, Server, measure};
+use crate::load::{LoadShape, measure};
+use crate::{Options, bench_city, start_civic};
 use civic_host::state::sqlite::SqliteBackend;
 use civic_host::state::{Backend, Namespace, Write};
 use std::sync::Arc;
@@ -26,27 +26,11 @@ end"#;
 
 pub fn run(options: &Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let manifest = dir.path().join("bench.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "manifest_version = 1\n[city]\nid = \"bench\"\nname = \"Bench\"\n\
-             [components.store]\nsource = {:?}\nkeyvalue = [\"b\"]\n[[routes]]\npath = \"/kv\"\ncomponent = \"store\"\n",
-            options.guest("keyvalue").display().to_string()
-        ),
-    )?;
+    let manifest = bench_city(dir.path(), &options.guest("keyvalue"), "/kv", "keyvalue = [\"b\"]")?;
     let (sets, gets) = (dir.path().join("sets.lua"), dir.path().join("gets.lua"));
     std::fs::write(&sets, SETS)?;
     std::fs::write(&gets, GETS)?;
-    let args = [
-        "run".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--data-dir".into(),
-        dir.path().join("data").display().to_string(),
-        manifest.display().to_string(),
-    ];
-    let civic = Server::start(&options.civic, &args, &[("RUST_LOG", "warn")], Duration::from_secs(120))?;
+    let civic = start_civic(options, dir.path(), &[manifest])?;
     let url = format!("http://{}/", civic.addr);
     let shape = |script| LoadShape { script: Some(script), ..options.shape(CONNECTIONS) };
     let http_sets = measure(&url, &shape(sets))?;

@@ -152,3 +152,20 @@ async fn rust_log_chooses_what_is_logged() {
     civic.wait_for_log(&["ERROR", "returned without setting a response"], LOG_WAIT).await;
     assert!(!civic.log().contains("served"), "{}", civic.log());
 }
+
+#[tokio::test]
+async fn compiled_components_are_cached_in_the_data_dir_and_a_bad_entry_is_recompiled() {
+    let ws = Workspace::new();
+    let city = City::new("lecce").component("hello", HELLO_CITY, "").route("/", "hello").write(&ws);
+    let data = ws.path().join("data");
+    drop(Civic::run_in(&data, &[&city], &[]));
+    let cached: Vec<_> = std::fs::read_dir(data.join("cache")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].extension().is_some_and(|e| e == "cwasm"), "{cached:?}");
+
+    // A damaged cache entry is never trusted: it is compiled again, with a warning.
+    std::fs::write(&cached[0], b"not a compiled component").unwrap();
+    let civic = Civic::run_in(&data, &[&city], &[]);
+    assert_eq!(get(&civic.url("/"), None).await, (200, "Hello from this city!\n".into()));
+    assert!(civic.log().contains("ignoring unusable compile cache entry"), "{}", civic.log());
+}

@@ -5,6 +5,7 @@
 mod cities;
 mod http;
 mod instantiate;
+mod isolation;
 mod load;
 mod state;
 
@@ -58,6 +59,8 @@ enum Scenario {
     Cities,
     /// Durable key-value sets and gets, through a component and on the backend directly.
     State,
+    /// A healthy component's throughput while a neighbour loops.
+    Isolation,
 }
 
 impl Options {
@@ -89,6 +92,9 @@ fn main() -> anyhow::Result<()> {
     }
     if all || options.scenario == Scenario::State {
         state::run(&options)?;
+    }
+    if all || options.scenario == Scenario::Isolation {
+        isolation::run(&options)?;
     }
     Ok(())
 }

@@ -13,8 +13,9 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-/// How often the epoch advances: the granularity of deadlines and of guest yields.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances: the granularity of deadlines and the longest slice a guest runs
+/// before it yields.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// What the engine is set up with.
 #[derive(Clone, Debug)]

@@ -4,13 +4,18 @@
 //!
 //! Where each is enforced: `memory` by the store's limiter (growth fails inside the guest),
 //! `timeout` by the epoch deadline and by a timer around the whole request (so host calls that
-//! block are cut off too), `max_concurrency` and `max_body` when a request arrives.
+//! block are cut off too), `max_concurrency` and `max_body` when a request arrives. The CPU is
+//! shared by [`CpuShare`]: every guest yields at each epoch tick, and requests that run long
+//! take turns, so they cannot starve short ones.
 
 use bytesize::ByteSize;
 use serde::Deserialize;
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{Trap, UpdateDeadline};
 
 /// A component's budgets, all resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +58,56 @@ impl LimitOverrides {
             max_concurrency: self.max_concurrency.unwrap_or(defaults.max_concurrency),
             max_body: self.max_body.map_or(defaults.max_body, |s| s.0),
         }
+    }
+}
+
+/// How long a request may run before it counts as a long runner and must take turns.
+const SHORT_RUN: Duration = Duration::from_millis(10);
+
+/// Long runners take turns for the CPU: only this many run a slice at once, so requests that
+/// finish quickly are never queued behind a crowd of slow or looping ones.
+static LONG_RUNNER_TURNS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Arc::new(Semaphore::new((cores / 2).max(1)))
+});
+
+/// What a guest does at an epoch tick: stop past its deadline; otherwise yield, and once it has
+/// run longer than a short request does, give back its turn and wait for the next one.
+pub struct CpuShare {
+    started: Instant,
+    deadline: Instant,
+    turn: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+}
+
+impl CpuShare {
+    /// The share of a request that started now and is due by `deadline`.
+    pub fn new(deadline: Instant) -> Self {
+        Self { started: Instant::now(), deadline, turn: Arc::default() }
+    }
+
+    /// The epoch callback's answer.
+    pub fn at_tick(&self) -> wasmtime::Result<UpdateDeadline> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(Trap::Interrupt.into());
+        }
+        // `yield_now` goes to the back of the run queue; a plain self-wake would run again first.
+        if now - self.started < SHORT_RUN {
+            return Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())));
+        }
+        // The semaphore is fair: giving the turn back lets every waiting long runner go first.
+        drop(self.turn.lock().map(|mut held| held.take()));
+        let turn = self.turn.clone();
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(async move {
+                let permit = LONG_RUNNER_TURNS.clone().acquire_owned().await.ok();
+                if let Ok(mut held) = turn.lock() {
+                    *held = permit;
+                }
+                tokio::task::yield_now().await;
+            }),
+        ))
     }
 }
 

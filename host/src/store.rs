@@ -4,6 +4,7 @@
 //! What a guest can reach is decided here: WASI with no files, no environment and no sockets;
 //! its own city's config; outgoing HTTP only as its slot allows.
 
+use crate::limits::CpuShare;
 use crate::logging::GuestOutput;
 use crate::outbound::Outbound;
 use crate::slot::Slot;
@@ -11,7 +12,7 @@ use crate::state::keyvalue::KeyValueView;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_config::WasiConfig;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -58,12 +59,9 @@ pub fn new_store(engine: &wasmtime::Engine, slot: Arc<Slot>, deadline: Instant) 
     };
     let mut store = Store::new(engine, data);
     store.limiter(|data| &mut data.limits);
-    // At every epoch tick: past the deadline, stop the guest; before it, yield to the executor so
-    // a busy guest cannot starve the others.
+    let share = CpuShare::new(deadline);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) }
-    });
+    store.epoch_deadline_callback(move |_| share.at_tick());
     store
 }
 

@@ -10,7 +10,6 @@
 
 use bytesize::ByteSize;
 use serde::Deserialize;
-use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -169,12 +168,6 @@ impl TryFrom<String> for Size {
 
     fn try_from(text: String) -> Result<Self, String> {
         text.parse()
-    }
-}
-
-impl fmt::Display for Size {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", ByteSize(self.0).display().iec())
     }
 }
 

@@ -1,13 +1,12 @@
 use crate::data_dir::DataDir;
 use crate::engine::{Engine, EngineOptions};
-use crate::limits::{LimitArgs, largest_memory};
+use crate::limits::{LimitArgs, Size, largest_memory};
 use crate::manifest::{self, CitySpec};
 use crate::runtime::Runtime;
 use crate::state::State;
 use crate::state::keyvalue::KvLimits;
 use crate::state::sqlite::SqliteBackend;
 use anyhow::Context as _;
-use bytesize::ByteSize;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,11 +39,11 @@ pub struct RunCommand {
 struct KvArgs {
     /// Longest key a component may use.
     #[arg(long, env = "CIVIC_KV_MAX_KEY", default_value = "1KiB", value_name = "SIZE")]
-    kv_max_key: ByteSize,
+    kv_max_key: Size,
 
     /// Largest value a component may store.
     #[arg(long, env = "CIVIC_KV_MAX_VALUE", default_value = "1MiB", value_name = "SIZE")]
-    kv_max_value: ByteSize,
+    kv_max_value: Size,
 
     /// Most keys in one `list-keys` page or one batch call.
     #[arg(long, env = "CIVIC_KV_MAX_KEYS", default_value_t = 1000, value_name = "N")]
@@ -53,7 +52,7 @@ struct KvArgs {
 
 impl KvArgs {
     fn limits(&self) -> KvLimits {
-        let bytes = |size: ByteSize| usize::try_from(size.as_u64()).unwrap_or(usize::MAX);
+        let bytes = |size: Size| usize::try_from(size.0).unwrap_or(usize::MAX);
         KvLimits {
             max_key_bytes: bytes(self.kv_max_key),
             max_value_bytes: bytes(self.kv_max_value),

@@ -237,6 +237,14 @@ impl Civic {
         }
     }
 
+    /// The most memory the host has held at once so far (VmHWM), in bytes.
+    pub fn peak_memory(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("a /proc entry");
+        let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("a VmHWM line");
+        let kib: u64 = line.trim().trim_end_matches("kB").trim().parse().expect("a number of kB");
+        kib * 1024
+    }
+
     /// Kills the host with SIGKILL, as a crash would, and waits for it to be gone.
     pub fn kill(&mut self) {
         self.child.kill().expect("cannot kill civic");
@@ -273,11 +281,24 @@ pub async fn get(url: &str, host: Option<&str>) -> (u16, String) {
 /// Sends raw bytes to `addr` and returns everything the server answers until it closes the
 /// connection (send `connection: close`), for requests an HTTP client would refuse to make.
 pub fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
+    raw_exchange(addr, request, false)
+}
+
+/// [`raw_http`], shutting down the sending side after the request: a client that has said all
+/// it will and waits for the answer.
+pub fn raw_http_half_closed(addr: SocketAddr, request: &[u8]) -> String {
+    raw_exchange(addr, request, true)
+}
+
+fn raw_exchange(addr: SocketAddr, request: &[u8], half_close: bool) -> String {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(addr).expect("cannot connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("a read timeout");
     // The server may answer and close before it has read everything (a 413, say).
     let _ = stream.write_all(request);
+    if half_close {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()

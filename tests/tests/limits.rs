@@ -2,7 +2,7 @@
 //! right status and a log line naming its city, component and cause, and the next request to the
 //! same component is served normally.
 
-use civic_tests::{City, Civic, FAULTY, KEYVALUE, Workspace, client, get, raw_http};
+use civic_tests::{City, Civic, FAULTY, KEYVALUE, Workspace, client, get, raw_http, raw_http_half_closed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -128,5 +128,110 @@ async fn a_guest_that_fails_mid_body_cuts_the_answer_short_and_is_logged() {
         assert!(response.text().await.is_err(), "a truncated body must not read as complete");
     }
     civic.wait_for_log(&["component=faulty", "path=/faulty/stream-then-trap", "component failed"], LOG_WAIT).await;
+    still_standing(&civic).await;
+}
+
+// Misbehaving clients.
+
+#[tokio::test]
+async fn a_body_shorter_than_its_content_length_answers_400_or_408_and_stores_nothing() {
+    let ws = Workspace::new();
+    let civic = Civic::run(&[&city(r#"timeout = "500ms""#).write(&ws)]);
+    let short = |key: &str| format!("PUT /kv/b/{key} HTTP/1.1\r\nhost: lecce\r\ncontent-length: 100\r\n\r\nonly ten b");
+
+    // The client ends the connection's sending side: the body can never be complete.
+    let answer = raw_http_half_closed(civic.addr(), short("ended").as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.ends_with("the request body ended before it was complete\n"), "{answer}");
+    civic.wait_for_log(&["component=store", "path=/kv/b/ended", "the request body broke off"], LOG_WAIT).await;
+
+    // The client keeps the connection open and waits: the rest never comes, and the deadline
+    // blames the client, not the component.
+    let answer = raw_http(civic.addr(), short("waiting").as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("the request body did not arrive within 500ms\n"), "{answer}");
+    civic.wait_for_log(&["component=store", "path=/kv/b/waiting", "still sending the request body"], LOG_WAIT).await;
+
+    for key in ["ended", "waiting"] {
+        assert_eq!(get(&civic.url(&format!("/kv/b/{key}")), None).await.0, 404, "nothing was stored");
+    }
+}
+
+#[tokio::test]
+async fn bytes_beyond_the_content_length_are_a_bad_next_request() {
+    let ws = Workspace::new();
+    let civic = Civic::run(&[&city("").write(&ws)]);
+    let long =
+        b"PUT /kv/b/long HTTP/1.1\r\nhost: lecce\r\ncontent-length: 5\r\n\r\nhello, and more than declared\r\n\r\n";
+    let answer = raw_http(civic.addr(), long);
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    assert!(answer.contains("HTTP/1.1 400"), "the rest is answered as a malformed request: {answer}");
+    assert_eq!(get(&civic.url("/kv/b/long"), None).await, (200, "hello".into()), "exactly the declared bytes");
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_gives_back_its_place_at_once() {
+    use std::io::Write as _;
+    let ws = Workspace::new();
+    let civic = Civic::run(&[&city(r#"max_concurrency = 1, timeout = "60s""#).write(&ws)]);
+
+    // Gone while the component runs: the component is stopped and its only place is free again.
+    let mut waiting = std::net::TcpStream::connect(civic.addr()).unwrap();
+    waiting.write_all(b"GET /faulty/sleep HTTP/1.1\r\nhost: lecce\r\n\r\n").unwrap();
+    civic.wait_for_log(&["path=/faulty/sleep", "going to sleep"], LOG_WAIT).await;
+    drop(waiting);
+    civic.wait_for_log(&["component=faulty", "path=/faulty/sleep", "the client went away"], LOG_WAIT).await;
+    still_standing(&civic).await;
+
+    // Gone in the middle of the body: nothing is stored.
+    let mut sending = std::net::TcpStream::connect(civic.addr()).unwrap();
+    sending.write_all(b"PUT /kv/b/cut HTTP/1.1\r\nhost: lecce\r\ncontent-length: 1000\r\n\r\nonly part").unwrap();
+    drop(sending);
+    civic.wait_for_log(&["component=store", "path=/kv/b/cut", "the request body broke off"], LOG_WAIT).await;
+    assert_eq!(get(&civic.url("/kv/b/cut"), None).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_slow_request_head_answers_408_and_an_idle_connection_closes_quietly() {
+    use std::io::{Read as _, Write as _};
+    let ws = Workspace::new();
+    let data = tempfile::tempdir().unwrap();
+    let civic = Civic::run_in(data.path(), &[&city("").write(&ws)], &["--header-timeout", "300ms"]);
+    let read_all = |mut stream: std::net::TcpStream| {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let started = Instant::now();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("the host closes the connection");
+        (answer, started.elapsed())
+    };
+
+    let mut slow = std::net::TcpStream::connect(civic.addr()).unwrap();
+    slow.write_all(b"GET /faulty/ok HTTP/1.1\r\nhost: lec").unwrap();
+    let (answer, waited) = read_all(slow);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.ends_with("the request head took too long to send\n"), "{answer}");
+    assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
+    civic.wait_for_log(&["request head", "answered 408"], LOG_WAIT).await;
+
+    let idle = std::net::TcpStream::connect(civic.addr()).unwrap();
+    assert_eq!(read_all(idle).0, "", "an idle connection gets no answer");
+    still_standing(&civic).await;
+}
+
+#[tokio::test]
+async fn a_huge_response_streams_through_without_piling_up_in_the_host() {
+    let ws = Workspace::new();
+    let civic = Civic::run(&[&city("").write(&ws)]);
+    still_standing(&civic).await;
+    let before = civic.peak_memory();
+    let mut response = client().get(civic.url("/faulty/huge")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut received = 0usize;
+    while let Some(chunk) = response.chunk().await.expect("the whole body arrives") {
+        received += chunk.len();
+    }
+    assert_eq!(received, 256 << 20);
+    let grown = civic.peak_memory().saturating_sub(before);
+    assert!(grown < 64 << 20, "the host's peak memory grew by {} MiB for a 256 MiB answer", grown >> 20);
     still_standing(&civic).await;
 }

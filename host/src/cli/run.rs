@@ -1,6 +1,6 @@
 use crate::data_dir::DataDir;
 use crate::engine::{Engine, EngineOptions};
-use crate::limits::{LimitArgs, Size, largest_memory};
+use crate::limits::{LimitArgs, Size, Timeout, largest_memory};
 use crate::manifest::{self, CitySpec};
 use crate::runtime::Runtime;
 use crate::state::State;
@@ -22,6 +22,10 @@ pub struct RunCommand {
     /// Directory for the cities' state and the compiled-component cache; one host at a time.
     #[arg(long, env = "CIVIC_DATA_DIR", default_value = "civic-data")]
     data_dir: PathBuf,
+
+    /// How long a client may take to send a request head; slower ones get 408 (slowloris).
+    #[arg(long, env = "CIVIC_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION")]
+    header_timeout: Timeout,
 
     #[command(flatten)]
     kv: KvArgs,
@@ -96,7 +100,7 @@ impl RunCommand {
                 "serving"
             );
             drop(routes);
-            crate::http::serve(listener, runtime, shutdown_signal()).await;
+            crate::http::serve(listener, runtime, self.header_timeout.0, shutdown_signal()).await;
             Ok(())
         })
     }

@@ -3,6 +3,7 @@
 
 mod request;
 pub mod router;
+mod slow_head;
 
 use crate::runtime::Runtime;
 use hyper::server::conn::http1;
@@ -25,8 +26,14 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long requests in flight may take to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `runtime` on `listener` until `shutdown` resolves, then drains.
-pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>, shutdown: impl Future<Output = ()>) {
+/// Serves `runtime` on `listener` until `shutdown` resolves, then drains. A client gets
+/// `header_timeout` to send each request head; slower ones are answered 408 and disconnected.
+pub async fn serve(
+    listener: TcpListener,
+    runtime: Arc<Runtime>,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -44,6 +51,13 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>, shutdown: impl 
         };
         // Nagle's algorithm only delays small responses.
         let _ = stream.set_nodelay(true);
+        let (stream, answer_408) = match slow_head::watch(stream) {
+            Ok(watched) => watched,
+            Err(e) => {
+                tracing::warn!(%peer, "cannot take the connection: {e}");
+                continue;
+            }
+        };
         let runtime = runtime.clone();
         let service = service_fn(move |request| {
             let runtime = runtime.clone();
@@ -53,11 +67,16 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>, shutdown: impl 
             .timer(TokioTimer::new())
             .max_headers(MAX_HEADERS)
             .max_buf_size(MAX_HEAD_BYTES)
+            .header_read_timeout(header_timeout)
             .serve_connection(TokioIo::new(stream), service);
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                tracing::debug!(%peer, "connection ended: {e}");
+                if answer_408.after(&e) {
+                    tracing::warn!(%peer, "the client took longer than {header_timeout:?} to send its request head; answered 408");
+                } else {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
             }
         });
     }

@@ -12,12 +12,12 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
-use tokio::task::JoinHandle;
-use tracing::Instrument as _;
+use tokio::task::{AbortHandle, JoinHandle};
+use tracing::{Instrument as _, Span};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -68,7 +68,7 @@ where
     if declared_length(&request).is_some_and(|length| length > limits.max_body) {
         return too_large(limits.max_body);
     }
-    let (request, oversized) = limit_body(request, limits.max_body);
+    let (request, body) = watch_body(request, limits.max_body);
     let deadline = Instant::now() + limits.timeout;
     let version = slot.loaded();
     let mut store = new_store(runtime.engine().wasmtime(), slot, deadline);
@@ -102,6 +102,7 @@ where
         }
         .in_current_span(),
     );
+    let client_gone = StopIfDropped { guest: Some(guest.abort_handle()), span: Span::current() };
 
     let response = match tokio::time::timeout_at(deadline.into(), receiver).await {
         Ok(Ok(Ok(response))) => response.map(|body| GuardedBody { body, guest: Some(guest) }.boxed_unsync()),
@@ -109,7 +110,7 @@ where
         // The guest dropped the response without setting it: find out why.
         Ok(Err(_)) => match guest.await {
             Ok(GuestEnd::Returned) => failure(&name, "the component returned without setting a response".into()),
-            Ok(GuestEnd::PastDeadline) => past_deadline(&name, &limits),
+            Ok(GuestEnd::PastDeadline) => past_deadline(&name, &limits, &body),
             Ok(GuestEnd::PoolExhausted) => busy(&name),
             Ok(GuestEnd::Failed) => internal_error(&name),
             Err(e) => failure(&name, format!("the component's task ended abnormally: {e}")),
@@ -117,10 +118,42 @@ where
         // The guest's own timer has the same deadline: let it end the run and log why.
         Err(_) => {
             let _ = guest.await;
-            past_deadline(&name, &limits)
+            past_deadline(&name, &limits, &body)
         }
     };
-    if oversized.load(Ordering::Relaxed) { too_large(limits.max_body) } else { response }
+    client_gone.disarm();
+    match body.fault.get() {
+        None => response,
+        Some(BodyFault::TooLarge) => too_large(limits.max_body),
+        Some(BodyFault::Broken(cause)) => {
+            tracing::warn!("the request body broke off: {cause}; answering 400");
+            plain(StatusCode::BAD_REQUEST, "the request body ended before it was complete".into())
+        }
+    }
+}
+
+/// Stops the guest when hyper drops the request before its answer is ready — the client closed
+/// the connection — so an abandoned request gives back its concurrency place and instance at
+/// once. (A client that closes in the middle of its body is answered 400 instead: the body fails
+/// first.)
+struct StopIfDropped {
+    guest: Option<AbortHandle>,
+    span: Span,
+}
+
+impl StopIfDropped {
+    fn disarm(mut self) {
+        self.guest = None;
+    }
+}
+
+impl Drop for StopIfDropped {
+    fn drop(&mut self) {
+        if let Some(guest) = self.guest.take() {
+            self.span.in_scope(|| tracing::warn!("the client went away before the answer; stopping the component"));
+            guest.abort();
+        }
+    }
 }
 
 /// A response body that ends cleanly only if the guest did: a guest that fails (or runs out of
@@ -190,38 +223,93 @@ fn declared_length<B>(request: &Request<B>) -> Option<u64> {
     request.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-/// Cuts the body off after `max` bytes; the flag tells that it was cut.
-fn limit_body<B>(
-    request: Request<B>,
+/// What went wrong with a request body on the client's side.
+enum BodyFault {
+    /// It went past the component's `max_body`.
+    TooLarge,
+    /// The connection failed or ended before the body was complete.
+    Broken(String),
+}
+
+/// What the host saw of a request body while the component read it, so that the answer blames
+/// the client (413, 400, 408) when the body was the problem, whatever the component made of it.
+#[derive(Default)]
+struct BodyWatch {
+    /// The first fault, if any.
+    fault: OnceLock<BodyFault>,
+    /// Whether the component is waiting for bytes the client has not sent.
+    waiting: AtomicBool,
+}
+
+/// A request body cut off after `max` bytes and watched.
+struct WatchedBody {
+    body: Limited<UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>>,
+    watch: Arc<BodyWatch>,
     max: u64,
-) -> (Request<UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>>, Arc<AtomicBool>)
+}
+
+impl Body for WatchedBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        self.watch.waiting.store(polled.is_pending(), Ordering::Relaxed);
+        let error = match ready!(polled) {
+            Some(Err(error)) => error,
+            Some(Ok(frame)) => return Poll::Ready(Some(Ok(frame))),
+            None => return Poll::Ready(None),
+        };
+        let error = match error.downcast::<wasmtime_wasi_http::Error>() {
+            Ok(broken) => {
+                let _ = self.watch.fault.set(BodyFault::Broken(broken.to_string()));
+                *broken
+            }
+            Err(_) => {
+                let _ = self.watch.fault.set(BodyFault::TooLarge);
+                wasmtime_wasi_http::Error::HttpRequestBodySize(Some(self.max))
+            }
+        };
+        Poll::Ready(Some(Err(error)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Wraps the request's body in a [`WatchedBody`] allowing `max` bytes.
+fn watch_body<B>(request: Request<B>, max: u64) -> (Request<WatchedBody>, Arc<BodyWatch>)
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
-    let oversized = Arc::new(AtomicBool::new(false));
-    let flag = oversized.clone();
+    let watch = Arc::new(BodyWatch::default());
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
-    let request = request.map(move |body| {
-        Limited::new(body.map_err(Into::<wasmtime_wasi_http::Error>::into), limit)
-            .map_err(move |e| match e.downcast::<wasmtime_wasi_http::Error>() {
-                Ok(inner) => *inner,
-                Err(_) => {
-                    flag.store(true, Ordering::Relaxed);
-                    wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max))
-                }
-            })
-            .boxed_unsync()
+    let request = request.map(|body| WatchedBody {
+        body: Limited::new(body.map_err(Into::into).boxed_unsync(), limit),
+        watch: watch.clone(),
+        max,
     });
-    (request, oversized)
+    (request, watch)
 }
 
 fn too_large(max: u64) -> Response<HyperOutgoingBody> {
     plain(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {max} bytes"))
 }
 
-fn past_deadline(component: &ComponentName, limits: &Limits) -> Response<HyperOutgoingBody> {
-    plain(StatusCode::GATEWAY_TIMEOUT, format!("the `{component}` service took longer than {:?}", limits.timeout))
+/// 504, or 408 when the component was still waiting for the client's body.
+fn past_deadline(component: &ComponentName, limits: &Limits, body: &BodyWatch) -> Response<HyperOutgoingBody> {
+    let timeout = limits.timeout;
+    if body.waiting.load(Ordering::Relaxed) {
+        tracing::warn!(?timeout, "the client was still sending the request body at the deadline; answering 408");
+        return plain(StatusCode::REQUEST_TIMEOUT, format!("the request body did not arrive within {timeout:?}"));
+    }
+    plain(StatusCode::GATEWAY_TIMEOUT, format!("the `{component}` service took longer than {timeout:?}"))
 }
 
 fn busy(component: &ComponentName) -> Response<HyperOutgoingBody> {

@@ -6,7 +6,7 @@
 use crate::Options;
 use bytes::Bytes;
 use civic_host::engine::{Engine, EngineOptions};
-use civic_host::limits::Limits;
+use civic_host::limits::{Limits, PoolSize};
 use civic_host::runtime::Runtime;
 use civic_host::state::State;
 use civic_host::state::memory::MemoryBackend;
@@ -42,7 +42,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let cities = civic_host::manifest::load(&[manifest]).map_err(|d| anyhow::anyhow!("{d}"))?;
     let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
     let limits = Limits::default();
-    let engine = Engine::new(EngineOptions { cache_dir: None, max_memory: limits.memory })?;
+    let engine = Engine::new(EngineOptions { cache_dir: None, pool: PoolSize::for_cities(&limits, &cities) })?;
     let civic = Runtime::new(engine, state, &limits, &cities).map_err(|d| anyhow::anyhow!("{d}"))?;
     let raw = Raw::new(&std::fs::read(&hello)?)?;
 

@@ -2,6 +2,7 @@
 //! (async, pooling allocator, epoch interruption with one ticker thread), the host interfaces
 //! every component may import, and compilation with an on-disk cache of compiled components.
 
+use crate::limits::PoolSize;
 use crate::manifest::WasmFile;
 use crate::slot::Loaded;
 use crate::store::StoreData;
@@ -22,8 +23,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 pub struct EngineOptions {
     /// Where compiled components are kept between runs; `None` compiles in memory only.
     pub cache_dir: Option<PathBuf>,
-    /// The largest memory limit of any component: the size of each pooled memory slot.
-    pub max_memory: u64,
+    /// How many instances the pooling allocator holds, and how large.
+    pub pool: PoolSize,
 }
 
 /// The engine, the linker and the compile cache.
@@ -38,13 +39,14 @@ impl Engine {
     pub fn new(options: EngineOptions) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::new();
         // A request holds one component instance; its core instances, memories and tables come
-        // from the same pool, a few per component.
-        pool.total_component_instances(1000)
-            .total_core_instances(4000)
-            .total_memories(2000)
-            .total_tables(2000)
-            .total_stacks(1000)
-            .max_memory_size(usize::try_from(options.max_memory).unwrap_or(usize::MAX));
+        // from the same pool, a few per component, and it runs on one pooled stack.
+        let instances = options.pool.instances;
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(4))
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(2))
+            .total_stacks(instances)
+            .max_memory_size(usize::try_from(options.pool.memory).unwrap_or(usize::MAX));
         let mut config = Config::new();
         config
             .wasm_component_model(true)

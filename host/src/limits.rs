@@ -110,10 +110,31 @@ impl CpuShare {
     }
 }
 
-/// The size of the pool's memory slots: the largest memory limit of any component of `cities`.
-pub fn largest_memory(defaults: &Limits, cities: &[crate::manifest::CitySpec]) -> u64 {
-    let components = cities.iter().flat_map(|city| &city.components);
-    components.map(|c| c.limits.over(defaults).memory).fold(defaults.memory, u64::max)
+/// The most component instances the pool holds unless `--max-instances` says otherwise: plenty
+/// for two cores, and each slot only reserves address space until it is used.
+const MAX_POOLED_INSTANCES: u64 = 1000;
+
+/// How big the pooling allocator is: a slot for every instance that may be alive at once, each
+/// big enough for the largest memory any component may grow to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSize {
+    /// Component instances alive at once; one more answers 503.
+    pub instances: u32,
+    /// Bytes of linear memory a slot holds.
+    pub memory: u64,
+}
+
+impl PoolSize {
+    /// Sized for `cities`: as many instances as all their components may run at once (at most
+    /// [`MAX_POOLED_INSTANCES`]), slots as large as the largest memory limit.
+    pub fn for_cities(defaults: &Limits, cities: &[crate::manifest::CitySpec]) -> Self {
+        let components = || cities.iter().flat_map(|city| &city.components).map(|c| c.limits.over(defaults));
+        let concurrency: u64 = components().map(|limits| u64::from(limits.max_concurrency)).sum();
+        Self {
+            instances: u32::try_from(concurrency.clamp(1, MAX_POOLED_INSTANCES)).unwrap_or(u32::MAX),
+            memory: components().map(|limits| limits.memory).fold(defaults.memory, u64::max),
+        }
+    }
 }
 
 /// The host-wide defaults, as `civic run` options.
@@ -134,6 +155,11 @@ pub struct LimitArgs {
     /// Largest request body, unless the manifest says otherwise.
     #[arg(long = "max-body", env = "CIVIC_MAX_BODY", default_value = "10MiB", value_name = "SIZE")]
     max_body: Size,
+
+    /// Component instances alive at once in the whole host; one more answers 503.
+    /// [default: the sum of every component's max-concurrency, at most 1000]
+    #[arg(long = "max-instances", env = "CIVIC_MAX_INSTANCES", value_name = "N")]
+    max_instances: Option<u32>,
 }
 
 impl LimitArgs {
@@ -145,6 +171,12 @@ impl LimitArgs {
             max_concurrency: self.max_concurrency.max(1),
             max_body: self.max_body.0,
         }
+    }
+
+    /// The pool for `cities`, as these options size it.
+    pub fn pool_size(&self, cities: &[crate::manifest::CitySpec]) -> PoolSize {
+        let derived = PoolSize::for_cities(&self.limits(), cities);
+        PoolSize { instances: self.max_instances.map_or(derived.instances, |n| n.max(1)), ..derived }
     }
 }
 

@@ -80,6 +80,31 @@ async fn beyond_max_concurrency_answers_503_at_once() {
 }
 
 #[tokio::test]
+async fn the_pool_is_sized_from_the_manifests_and_an_empty_pool_answers_503() {
+    let ws = Workspace::new();
+    let manifest = city(r#"max_concurrency = 3, timeout = "3s""#).write(&ws);
+    let civic = Civic::run(&[&manifest]);
+    civic.wait_for_log(&["serving", "instances=6"], LOG_WAIT).await;
+    drop(civic);
+
+    // One instance for the whole host: while it is taken, the next request finds the pool empty.
+    let data = tempfile::tempdir().unwrap();
+    let civic = Arc::new(Civic::run_in(data.path(), &[&manifest], &["--max-instances", "1"]));
+    let holder = {
+        let civic = civic.clone();
+        tokio::spawn(async move { get(&civic.url("/faulty/sleep"), None).await.0 })
+    };
+    civic.wait_for_log(&["path=/faulty/sleep", "going to sleep"], LOG_WAIT).await;
+    let turned_away = client().get(civic.url("/kv/b/anything")).send().await.unwrap();
+    assert_eq!(turned_away.status(), 503);
+    assert_eq!(turned_away.headers()["retry-after"], "1");
+    civic.wait_for_log(&["component=store", "no free instance slot"], LOG_WAIT).await;
+
+    assert_eq!(holder.await.unwrap(), 504);
+    still_standing(&civic).await;
+}
+
+#[tokio::test]
 async fn an_oversized_body_answers_413() {
     let ws = Workspace::new();
     let civic = Civic::run(&[&city(r#"max_body = "1KiB""#).write(&ws)]);

@@ -1,6 +1,6 @@
 use crate::data_dir::DataDir;
 use crate::engine::{Engine, EngineOptions};
-use crate::limits::{LimitArgs, Size, Timeout, largest_memory};
+use crate::limits::{LimitArgs, Size, Timeout};
 use crate::manifest::{self, CitySpec};
 use crate::runtime::Runtime;
 use crate::state::State;
@@ -77,10 +77,8 @@ impl RunCommand {
         let state =
             State { backend: Arc::new(SqliteBackend::open(&data_dir.state_db())?), limits: Arc::new(self.kv.limits()) };
         let limits = self.limits.limits();
-        let engine = Engine::new(EngineOptions {
-            cache_dir: Some(data_dir.compile_cache()),
-            max_memory: largest_memory(&limits, cities),
-        })?;
+        let pool = self.limits.pool_size(cities);
+        let engine = Engine::new(EngineOptions { cache_dir: Some(data_dir.compile_cache()), pool })?;
         let runtime = Arc::new(Runtime::new(engine, state, &limits, cities)?);
         let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         threads.block_on(async {
@@ -96,6 +94,7 @@ impl RunCommand {
                 cities = routes.cities().len(),
                 components = slots().count(),
                 distinct = distinct.len(),
+                instances = pool.instances,
                 data_dir = %self.data_dir.display(),
                 "serving"
             );

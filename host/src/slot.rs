@@ -5,7 +5,7 @@
 //! `Arc<Loaded>` when they start and keep it to the end.
 
 use crate::limits::Limits;
-use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest};
+use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest, DirectoryGrant};
 use crate::state::State;
 use crate::state::keyvalue::KeyValue;
 use crate::store::StoreData;
@@ -30,6 +30,7 @@ pub struct Slot {
     config: WasiConfigVariables,
     keyvalue: KeyValue,
     limits: Limits,
+    files: Vec<DirectoryGrant>,
     /// One permit per request allowed to run at once.
     running: Arc<Semaphore>,
     current: ArcSwap<Loaded>,
@@ -46,6 +47,7 @@ impl Slot {
             config: spec.config.iter().collect(),
             keyvalue: KeyValue::new(city, &spec.name, spec.keyvalue.clone(), state.clone()),
             limits,
+            files: spec.files.clone(),
             running: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
             current: ArcSwap::new(loaded),
         }
@@ -69,6 +71,11 @@ impl Slot {
     /// The key-value buckets this component may open in this city.
     pub fn keyvalue(&self) -> &KeyValue {
         &self.keyvalue
+    }
+
+    /// The host directories this component sees in this city.
+    pub fn files(&self) -> &[DirectoryGrant] {
+        &self.files
     }
 
     /// This component's budgets in this city.

@@ -1,19 +1,21 @@
 //! The state behind each guest instance: one fresh [`Store`] per request (and per linked callee),
 //! never reused, so nothing a citizen sent stays in memory for the next one.
 //!
-//! What a guest can reach is decided here: WASI with no files, no environment and no sockets;
-//! its own city's config; outgoing HTTP only as its slot allows.
+//! What a guest can reach is decided here: WASI with no environment and no sockets, only the
+//! directories its manifest grants (read-only unless marked writable); its own city's config;
+//! outgoing HTTP only as its slot allows.
 
 use crate::limits::CpuShare;
 use crate::logging::GuestOutput;
 use crate::outbound::Outbound;
 use crate::slot::Slot;
 use crate::state::keyvalue::KeyValueView;
+use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_config::WasiConfig;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -40,14 +42,21 @@ impl StoreData {
 }
 
 /// A fresh store for one instance of `slot`'s component, for a request due by `deadline`.
-pub fn new_store(engine: &wasmtime::Engine, slot: Arc<Slot>, deadline: Instant) -> Store<StoreData> {
-    let wasi = WasiCtxBuilder::new()
-        .stdout(GuestOutput::new("stdout"))
+/// Fails only when a granted directory can no longer be opened.
+pub fn new_store(engine: &wasmtime::Engine, slot: Arc<Slot>, deadline: Instant) -> anyhow::Result<Store<StoreData>> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(GuestOutput::new("stdout"))
         .stderr(GuestOutput::new("stderr"))
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build();
+        .allow_ip_name_lookup(false);
+    for grant in slot.files() {
+        let perms = if grant.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        wasi.preopened_dir(&grant.host, &grant.guest, perms)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot open `{}` for `{}`", grant.host.display(), grant.guest))?;
+    }
+    let wasi = wasi.build();
     let data = StoreData {
         table: ResourceTable::new(),
         wasi,
@@ -62,7 +71,7 @@ pub fn new_store(engine: &wasmtime::Engine, slot: Arc<Slot>, deadline: Instant) 
     let share = CpuShare::new(deadline);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| share.at_tick());
-    store
+    Ok(store)
 }
 
 impl WasiView for StoreData {

@@ -198,7 +198,12 @@ async fn bytes_beyond_the_content_length_are_a_bad_next_request() {
 async fn a_client_that_disconnects_gives_back_its_place_at_once() {
     use std::io::Write as _;
     let ws = Workspace::new();
-    let civic = Civic::run(&[&city(r#"max_concurrency = 1, timeout = "60s""#).write(&ws)]);
+    let city = City::new("lecce")
+        .component("faulty", FAULTY, r#"limits = { max_concurrency = 1, timeout = "60s" }"#)
+        .component("store", KEYVALUE, r#"keyvalue = ["b"]"#)
+        .route("/faulty", "faulty")
+        .route("/kv", "store");
+    let civic = Civic::run(&[&city.write(&ws)]);
 
     // Gone while the component runs: the component is stopped and its only place is free again.
     let mut waiting = std::net::TcpStream::connect(civic.addr()).unwrap();
@@ -259,4 +264,34 @@ async fn a_huge_response_streams_through_without_piling_up_in_the_host() {
     let grown = civic.peak_memory().saturating_sub(before);
     assert!(grown < 64 << 20, "the host's peak memory grew by {} MiB for a 256 MiB answer", grown >> 20);
     still_standing(&civic).await;
+}
+
+// What a guest may reach.
+
+#[tokio::test]
+async fn a_guest_sees_files_only_where_granted_and_read_only_unless_writable() {
+    let ws = Workspace::new();
+    let shared = ws.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("greeting.txt"), "Moin\n").unwrap();
+    let grant = |files: &str| {
+        City::new("lecce").component("faulty", FAULTY, &format!("files = {{ {files} }}")).route("/faulty", "faulty")
+    };
+
+    let civic =
+        Civic::run(&[&City::new("lecce").component("faulty", FAULTY, "").route("/faulty", "faulty").write(&ws)]);
+    let (status, body) = get(&civic.url("/faulty/read"), None).await;
+    assert_eq!(status, 403, "no grant, no files: {body}");
+    drop(civic);
+
+    let civic = Civic::run(&[&grant(r#""/data" = "shared""#).write(&ws)]);
+    assert_eq!(get(&civic.url("/faulty/read"), None).await, (200, "Moin\n".into()));
+    let (status, body) = get(&civic.url("/faulty/write"), None).await;
+    assert_eq!(status, 403, "read-only by default: {body}");
+    assert!(!shared.join("written.txt").exists());
+    drop(civic);
+
+    let civic = Civic::run(&[&grant(r#""/data" = { path = "shared", writable = true }"#).write(&ws)]);
+    assert_eq!(get(&civic.url("/faulty/write"), None).await, (200, "written\n".into()));
+    assert_eq!(std::fs::read_to_string(shared.join("written.txt")).unwrap(), "written by the guest");
 }

@@ -71,7 +71,10 @@ where
     let (request, body) = watch_body(request, limits.max_body);
     let deadline = Instant::now() + limits.timeout;
     let version = slot.loaded();
-    let mut store = new_store(runtime.engine().wasmtime(), slot, deadline);
+    let mut store = match new_store(runtime.engine().wasmtime(), slot, deadline) {
+        Ok(store) => store,
+        Err(e) => return failure(&name, format!("{e:#}")),
+    };
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let incoming = match store.data_mut().http().new_incoming_request(Scheme::Http, request) {
         Ok(incoming) => incoming,

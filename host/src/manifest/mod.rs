@@ -25,7 +25,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::Hash;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use toml::Spanned;
 
@@ -60,8 +60,21 @@ pub struct ComponentSpec {
     pub keyvalue: Vec<BucketName>,
     /// The budgets it sets; the host's defaults fill in the rest.
     pub limits: LimitOverrides,
+    /// The host directories it may see.
+    pub files: Vec<DirectoryGrant>,
     /// Its `source` in the manifest, for errors found when it is compiled or linked.
     pub at: Location,
+}
+
+/// A host directory a component sees, resolved and known to exist at load.
+#[derive(Clone, Debug)]
+pub struct DirectoryGrant {
+    /// The absolute path the guest opens it by.
+    pub guest: String,
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Whether the guest may change what is in it.
+    pub writable: bool,
 }
 
 /// A route, resolved.
@@ -121,6 +134,7 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
         let m = &manifest.manifest;
         let mut components = Vec::new();
         for (name, component) in &m.components {
+            let files = resolve_files(manifest, component, &mut diagnostics);
             match resolve_component(manifest, component, sources) {
                 Ok(wasm) => components.push(ComponentSpec {
                     name: name.get_ref().clone(),
@@ -133,6 +147,7 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
                         max_concurrency: component.limits.max_concurrency.as_ref().map(|n| *n.get_ref()),
                         max_body: component.limits.max_body,
                     },
+                    files,
                     at: manifest.at(&component.source),
                 }),
                 Err(diagnostic) => diagnostics.push(diagnostic),
@@ -200,6 +215,15 @@ fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
         }
         check_elements(parsed, &component.keyvalue, diagnostics);
         check_unique(parsed.valid(&component.keyvalue), "bucket", diagnostics);
+        for guest in component.files.keys() {
+            let path = Path::new(guest.get_ref());
+            let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+            if !path.is_absolute() || !plain {
+                let message = format!("invalid guest path `{}` in `files`", guest.get_ref());
+                let note = "a guest path is absolute, like `/templates`, without `.` or `..`";
+                diagnostics.push(Diagnostic::at(parsed.at(guest), message).note(note));
+            }
+        }
     }
     for route in &m.routes {
         let component = route.component.get_ref();
@@ -288,6 +312,25 @@ fn check_cities(parsed: &[Parsed], diagnostics: &mut Diagnostics) {
             );
         }
     }
+}
+
+/// The `files` of a component, each an existing directory; the others are reported.
+fn resolve_files(parsed: &Parsed, component: &ComponentV1, diagnostics: &mut Diagnostics) -> Vec<DirectoryGrant> {
+    let base = parsed.file.path.parent().unwrap_or(Path::new("."));
+    let mut grants = Vec::new();
+    for (guest, directory) in &component.files {
+        let (path, writable) = directory.get_ref().parts();
+        let host = base.join(path);
+        if host.is_dir() {
+            grants.push(DirectoryGrant { guest: guest.get_ref().clone(), host, writable });
+        } else {
+            diagnostics.push(
+                Diagnostic::at(parsed.at(directory), format!("`{path}` in `files` is not a directory"))
+                    .note(format!("looked for `{}`", host.display())),
+            );
+        }
+    }
+    grants
 }
 
 fn resolve_component(

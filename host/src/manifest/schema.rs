@@ -67,6 +67,44 @@ pub struct ComponentV1 {
     /// what is left out comes from the host's defaults.
     #[serde(default)]
     pub limits: LimitsV1,
+    /// `files = { "/templates" = "templates" }`: host directories, relative to the manifest, that
+    /// the component sees at absolute guest paths. Without it, it sees no files at all.
+    #[serde(default)]
+    pub files: BTreeMap<Spanned<String>, Spanned<DirectoryV1>>,
+}
+
+/// A directory in `files`: `"templates"` (read-only) or `{ path = "outbox", writable = true }`.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "expected a directory such as `\"templates\"`, or a table such as `{ path = \"outbox\", writable = true }`"
+)]
+pub enum DirectoryV1 {
+    /// `"templates"`
+    ReadOnly(String),
+    /// `{ path = "outbox", writable = true }`
+    Table(DirectoryTableV1),
+}
+
+/// `{ path = "outbox", writable = true }` in `files`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryTableV1 {
+    /// The host directory, relative to the manifest.
+    pub path: String,
+    /// Whether the component may create, change and delete files there.
+    #[serde(default)]
+    pub writable: bool,
+}
+
+impl DirectoryV1 {
+    /// The host path as written, and whether it is writable.
+    pub fn parts(&self) -> (&str, bool) {
+        match self {
+            Self::ReadOnly(path) => (path, false),
+            Self::Table(table) => (&table.path, table.writable),
+        }
+    }
 }
 
 /// `limits = { … }` of a component.

@@ -1,4 +1,5 @@
-//! Each path is one way for a guest to misbehave; `/ok` is the control. Written against
+//! Each path is one way for a guest to misbehave (or to reach for what it may not: `/read` and
+//! `/write` try `/data`); `/ok` is the control. Written against
 //! `wasi:http` directly, because an SDK would not let a guest misbehave this freely.
 
 use std::io::Write as _;
@@ -26,6 +27,14 @@ impl wasi::exports::http::incoming_handler::Guest for Faulty {
             }
             "/stream-then-trap" => stream_then_trap(out),
             "/huge" => huge(out),
+            "/read" => match std::fs::read_to_string("/data/greeting.txt") {
+                Ok(text) => respond(out, 200, &text),
+                Err(e) => respond(out, 403, &format!("cannot read: {e}\n")),
+            },
+            "/write" => match std::fs::write("/data/written.txt", "written by the guest") {
+                Ok(()) => respond(out, 200, "written\n"),
+                Err(e) => respond(out, 403, &format!("cannot write: {e}\n")),
+            },
             _ => respond(out, 200, "still standing\n"),
         }
     }

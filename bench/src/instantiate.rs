@@ -1,7 +1,8 @@
 //! Scenario 2: what one request costs without the network — a fresh store, instantiation from the
 //! pooling allocator, one call of the handler, the response body read — along Civic's whole path
 //! (`civic_host::http::handle`: routing, sandbox set-up, epoch deadline, logging span) and along
-//! the minimal embedding wasmtime documents for `wasi:http`, on the same component.
+//! the minimal embedding wasmtime documents for `wasi:http`, on the same component; and Civic's
+//! path once more with the budgets off, for what the memory limit and the deadline cost.
 
 use crate::Options;
 use bytes::Bytes;
@@ -40,49 +41,70 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let hello = options.plugin("hello_city");
     let manifest = crate::bench_city(dir.path(), &hello, "/hello", crate::http::HELLO_CONFIG)?;
     let cities = civic_host::manifest::load(&[manifest]).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
-    let limits = Limits::default();
-    let engine = Engine::new(EngineOptions { cache_dir: None, pool: PoolSize::for_cities(&limits, &cities) })?;
-    let civic = Runtime::new(engine, state, &limits, &cities).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let raw = Raw::new(&std::fs::read(&hello)?)?;
+    let civic = |budgets| -> anyhow::Result<Runtime> {
+        let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
+        let limits = Limits::default();
+        let pool = PoolSize::for_cities(&limits, &cities);
+        let engine = Engine::new(EngineOptions { cache_dir: None, pool, budgets })?;
+        Runtime::new(engine, state, &limits, &cities).map_err(|d| anyhow::anyhow!("{d}"))
+    };
+    let paths = [
+        ("civic (`http::handle`)", Path::Civic(Box::new(civic(true)?))),
+        ("civic, budgets off (no memory limiter, no epoch deadline)", Path::Civic(Box::new(civic(false)?))),
+        ("wasmtime's own (`ProxyPre`, pooling)", Path::Raw(Raw::new(&std::fs::read(&hello)?)?)),
+    ];
 
     let threads = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (civic_times, raw_times) = threads.block_on(async {
-        let (mut civic_times, mut raw_times) = (Vec::new(), Vec::new());
-        // Warm both up, then alternate chunks.
-        for _ in 0..CHUNK {
-            civic_request(&civic).await;
-            raw.request().await?;
+    let times = threads.block_on(async {
+        let mut times: [Vec<Duration>; 3] = Default::default();
+        // Warm every path up, then alternate chunks.
+        for (_, path) in &paths {
+            for _ in 0..CHUNK {
+                path.request().await?;
+            }
         }
         for _ in 0..REQUESTS / CHUNK {
-            for _ in 0..CHUNK {
-                let started = Instant::now();
-                civic_request(&civic).await;
-                civic_times.push(started.elapsed());
-            }
-            for _ in 0..CHUNK {
-                let started = Instant::now();
-                raw.request().await?;
-                raw_times.push(started.elapsed());
+            for ((_, path), times) in paths.iter().zip(&mut times) {
+                for _ in 0..CHUNK {
+                    let started = Instant::now();
+                    path.request().await?;
+                    times.push(started.elapsed());
+                }
             }
         }
-        anyhow::Ok((civic_times, raw_times))
+        anyhow::Ok(times)
     })?;
 
-    let (civic, raw) = (Summary::of(civic_times), Summary::of(raw_times));
+    let [on, off, raw] = times.map(Summary::of);
     println!("## One request in process: store + instantiation + call ({REQUESTS} requests each)\n");
     println!("| path | mean | p50 | p99 |");
     println!("| --- | ---: | ---: | ---: |");
-    println!("| civic (`http::handle`) | {:.1} µs | {:.1} µs | {:.1} µs |", civic.mean, civic.p50, civic.p99);
-    println!("| wasmtime's own (`ProxyPre`, pooling) | {:.1} µs | {:.1} µs | {:.1} µs |", raw.mean, raw.p50, raw.p99);
-    println!("\ncivic / wasmtime = {:.2} (mean), {:.2} (p50)\n", civic.mean / raw.mean, civic.p50 / raw.p50);
+    for ((name, _), summary) in paths.iter().zip([&on, &off, &raw]) {
+        println!("| {name} | {:.1} µs | {:.1} µs | {:.1} µs |", summary.mean, summary.p50, summary.p99);
+    }
+    println!("\ncivic / wasmtime = {:.2} (mean), {:.2} (p50)", on.mean / raw.mean, on.p50 / raw.p50);
+    println!("throughput with budgets on / off = {:.2} (goal ≥ 0.95)\n", off.mean / on.mean);
     Ok(())
 }
 
-async fn civic_request(runtime: &Runtime) {
-    let response = civic_host::http::handle(runtime, request()).await;
-    assert_eq!(response.status(), 200, "civic answered {}", response.status());
-    let _ = response.into_body().collect().await;
+/// A way to serve the bench request.
+enum Path {
+    Civic(Box<Runtime>),
+    Raw(Raw),
+}
+
+impl Path {
+    async fn request(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Civic(runtime) => {
+                let response = civic_host::http::handle(runtime, request()).await;
+                anyhow::ensure!(response.status() == 200, "civic answered {}", response.status());
+                let _ = response.into_body().collect().await;
+                Ok(())
+            }
+            Self::Raw(raw) => raw.request().await,
+        }
+    }
 }
 
 struct Summary {

@@ -25,6 +25,9 @@ pub struct EngineOptions {
     pub cache_dir: Option<PathBuf>,
     /// How many instances the pooling allocator holds, and how large.
     pub pool: PoolSize,
+    /// Whether the memory limit and epoch deadlines are enforced. Always on in `civic`; the
+    /// benchmark turns it off to measure what the budgets cost.
+    pub budgets: bool,
 }
 
 /// The engine, the linker and the compile cache.
@@ -32,6 +35,7 @@ pub struct Engine {
     engine: wasmtime::Engine,
     linker: Linker<StoreData>,
     cache_dir: Option<PathBuf>,
+    budgets: bool,
 }
 
 impl Engine {
@@ -50,7 +54,7 @@ impl Engine {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .epoch_interruption(true)
+            .epoch_interruption(options.budgets)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine =
             wasmtime::Engine::new(&config).map_err(anyhow::Error::from).context("failed to configure wasmtime")?;
@@ -67,12 +71,17 @@ impl Engine {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the compile cache `{}`", dir.display()))?;
         }
-        Ok(Self { engine, linker, cache_dir: options.cache_dir })
+        Ok(Self { engine, linker, cache_dir: options.cache_dir, budgets: options.budgets })
     }
 
     /// The wasmtime engine.
     pub fn wasmtime(&self) -> &wasmtime::Engine {
         &self.engine
+    }
+
+    /// Whether stores enforce the memory limit and epoch deadlines.
+    pub fn budgets(&self) -> bool {
+        self.budgets
     }
 
     /// Compiles `wasm` (or takes it from the cache) and links it against the host.

@@ -5,6 +5,7 @@
 //! directories its manifest grants (read-only unless marked writable); its own city's config;
 //! outgoing HTTP only as its slot allows.
 
+use crate::engine::Engine;
 use crate::limits::CpuShare;
 use crate::logging::GuestOutput;
 use crate::outbound::Outbound;
@@ -43,7 +44,7 @@ impl StoreData {
 
 /// A fresh store for one instance of `slot`'s component, for a request due by `deadline`.
 /// Fails only when a granted directory can no longer be opened.
-pub fn new_store(engine: &wasmtime::Engine, slot: Arc<Slot>, deadline: Instant) -> anyhow::Result<Store<StoreData>> {
+pub fn new_store(engine: &Engine, slot: Arc<Slot>, deadline: Instant) -> anyhow::Result<Store<StoreData>> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(GuestOutput::new("stdout"))
         .stderr(GuestOutput::new("stderr"))
@@ -66,11 +67,13 @@ pub fn new_store(engine: &wasmtime::Engine, slot: Arc<Slot>, deadline: Instant) 
         limits: StoreLimitsBuilder::new().memory_size(memory_limit(&slot)).build(),
         slot,
     };
-    let mut store = Store::new(engine, data);
-    store.limiter(|data| &mut data.limits);
-    let share = CpuShare::new(deadline);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| share.at_tick());
+    let mut store = Store::new(engine.wasmtime(), data);
+    if engine.budgets() {
+        store.limiter(|data| &mut data.limits);
+        let share = CpuShare::new(deadline);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| share.at_tick());
+    }
     Ok(store)
 }
 

@@ -22,7 +22,11 @@ impl CheckCommand {
         // Nothing runs, so nothing is stored: an in-memory store stands in for the database.
         let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
         let limits = Limits::default();
-        let engine = Engine::new(EngineOptions { cache_dir: None, pool: PoolSize::for_cities(&limits, &cities) })?;
+        let engine = Engine::new(EngineOptions {
+            cache_dir: None,
+            pool: PoolSize::for_cities(&limits, &cities),
+            budgets: true,
+        })?;
         Runtime::new(engine, state, &limits, &cities)?;
         let components: usize = cities.iter().map(|c| c.components.len()).sum();
         let distinct: HashSet<_> = cities.iter().flat_map(|c| &c.components).map(|c| c.wasm.digest).collect();

@@ -78,7 +78,7 @@ impl RunCommand {
             State { backend: Arc::new(SqliteBackend::open(&data_dir.state_db())?), limits: Arc::new(self.kv.limits()) };
         let limits = self.limits.limits();
         let pool = self.limits.pool_size(cities);
-        let engine = Engine::new(EngineOptions { cache_dir: Some(data_dir.compile_cache()), pool })?;
+        let engine = Engine::new(EngineOptions { cache_dir: Some(data_dir.compile_cache()), pool, budgets: true })?;
         let runtime = Arc::new(Runtime::new(engine, state, &limits, cities)?);
         let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         threads.block_on(async {

@@ -71,7 +71,7 @@ where
     let (request, body) = watch_body(request, limits.max_body);
     let deadline = Instant::now() + limits.timeout;
     let version = slot.loaded();
-    let mut store = match new_store(runtime.engine().wasmtime(), slot, deadline) {
+    let mut store = match new_store(runtime.engine(), slot, deadline) {
         Ok(store) => store,
         Err(e) => return failure(&name, format!("{e:#}")),
     };

@@ -94,7 +94,8 @@ impl Engine {
                 wasm.path.display()
             )
         })?;
-        Ok(Loaded { digest: wasm.digest, proxy })
+        let exports = component.component_type().exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+        Ok(Loaded { digest: wasm.digest, source: wasm.path.clone(), exports, proxy })
     }
 
     fn compile(&self, wasm: &WasmFile) -> anyhow::Result<Component> {

@@ -6,16 +6,19 @@
 //! - [`manifest`]: city manifests, parsed, checked and resolved into specs.
 //! - [`engine`]: the wasmtime engine and linker; compiling components, once per content hash.
 //! - [`runtime`]: the live set of cities built from the specs.
-//! - [`slot`]: a city's component and the version currently serving it.
+//! - [`slot`]: a city's component and the version currently serving it; [`swap`]: replacing
+//!   that version while the host serves, and rolling back.
 //! - [`limits`]: each component's budgets of memory, time, concurrency and request body.
 //! - [`http`]: the listener, the route table, and one request's life.
 //! - [`store`]: the sandbox state behind each instance; [`logging`], [`outbound`] and
 //!   [`state`] (durable key-value buckets) are the host interfaces it reaches.
+//! - [`admin`]: the operators' API (swap, rollback, status, health, [`metrics`]).
 //! - [`data_dir`]: the locked directory holding the state database and the compile cache.
 //! - [`cli`]: the `civic` commands; [`cargo`]: building plugin crates for `civic up`.
 
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod cargo;
 pub mod cli;
 pub mod data_dir;
@@ -24,8 +27,10 @@ pub mod http;
 pub mod limits;
 pub mod logging;
 pub mod manifest;
+pub mod metrics;
 pub mod outbound;
 pub mod runtime;
 pub mod slot;
 pub mod state;
 pub mod store;
+pub mod swap;

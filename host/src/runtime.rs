@@ -37,6 +37,13 @@ impl Runtime {
     pub fn routes(&self) -> Guard<Arc<Routes>> {
         self.routes.load()
     }
+
+    /// The slot of component `name` in city `city`.
+    pub fn slot(&self, city: &str, name: &str) -> Option<Arc<Slot>> {
+        let routes = self.routes.load();
+        let city = routes.cities().iter().find(|c| c.id.as_str() == city)?;
+        city.slots.iter().find(|(n, _)| n.as_str() == name).map(|(_, slot)| slot.clone())
+    }
 }
 
 /// Compiles each distinct component once and builds every city's slots and routes.

@@ -1,26 +1,45 @@
 //! Component slots: a city's named component, holding the version that currently serves it.
 //!
-//! A [`Loaded`] version (compiled, pre-instantiated) is shared by every city that runs the same
+//! A [`Loaded`] component (compiled, pre-instantiated) is shared by every city that runs the same
 //! bytes; a [`Slot`] is per city and carries that city's config. Requests take the slot's current
-//! `Arc<Loaded>` when they start and keep it to the end.
+//! [`Version`] when they start and keep it to the end, so a swap ([`crate::swap`]) never changes
+//! a request midway, and an old version is dropped when its last request ends.
 
 use crate::limits::Limits;
-use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest, DirectoryGrant};
+use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest, DirectoryGrant, RoutePath};
+use crate::metrics::SlotStats;
 use crate::state::State;
 use crate::state::keyvalue::KeyValue;
 use crate::store::StoreData;
 use arc_swap::ArcSwap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-/// One component version, compiled and linked against the host, ready to instantiate.
+/// One component, compiled and linked against the host, ready to instantiate.
 pub struct Loaded {
     /// The content hash of its bytes.
     pub digest: Digest,
+    /// Where its bytes came from.
+    pub source: PathBuf,
+    /// The names of what it exports (`wasi:http/incoming-handler@0.2.0`, …).
+    pub exports: Vec<String>,
     /// Its `wasi:http/incoming-handler` export, pre-instantiated.
     pub proxy: ProxyPre<StoreData>,
+}
+
+/// A component as deployed in one slot: which one, since when, and its number in the slot's
+/// history (1 for what the manifest loaded, one more for each swap).
+pub struct Version {
+    /// The component.
+    pub loaded: Arc<Loaded>,
+    /// 1, 2, 3… in the order the slot received them; a rollback brings back the earlier number.
+    pub number: u64,
+    /// When it went live.
+    pub since: SystemTime,
 }
 
 /// A city's component.
@@ -31,9 +50,13 @@ pub struct Slot {
     keyvalue: KeyValue,
     limits: Limits,
     files: Vec<DirectoryGrant>,
+    health: Option<RoutePath>,
     /// One permit per request allowed to run at once.
     running: Arc<Semaphore>,
-    current: ArcSwap<Loaded>,
+    current: ArcSwap<Version>,
+    /// The version before the current one, for rollback; the lock also serialises swaps.
+    previous: Mutex<Option<Arc<Version>>>,
+    stats: SlotStats,
 }
 
 impl Slot {
@@ -48,8 +71,11 @@ impl Slot {
             keyvalue: KeyValue::new(city, &spec.name, spec.keyvalue.clone(), state.clone()),
             limits,
             files: spec.files.clone(),
+            health: spec.health.clone(),
             running: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
-            current: ArcSwap::new(loaded),
+            current: ArcSwap::from_pointee(Version { loaded, number: 1, since: SystemTime::now() }),
+            previous: Mutex::new(None),
+            stats: SlotStats::default(),
         }
     }
 
@@ -78,6 +104,11 @@ impl Slot {
         &self.files
     }
 
+    /// The path a new version must answer with 2xx before it goes live.
+    pub fn health(&self) -> Option<&RoutePath> {
+        self.health.as_ref()
+    }
+
     /// This component's budgets in this city.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -88,8 +119,36 @@ impl Slot {
         self.running.clone().try_acquire_owned().ok()
     }
 
-    /// The version serving now; the caller keeps it for the whole request.
-    pub fn loaded(&self) -> Arc<Loaded> {
+    /// The version serving now; a request keeps it to its end.
+    pub fn current(&self) -> Arc<Version> {
         self.current.load_full()
+    }
+
+    /// The version a rollback would bring back.
+    pub fn previous(&self) -> Option<Arc<Version>> {
+        self.previous.lock().expect("the previous-version lock").clone()
+    }
+
+    /// Puts `loaded` live; the current version becomes the previous one. Returns the new version.
+    pub fn deploy(&self, loaded: Arc<Loaded>) -> Arc<Version> {
+        let mut previous = self.previous.lock().expect("the previous-version lock");
+        let current = self.current.load_full();
+        let next = Arc::new(Version { loaded, number: current.number + 1, since: SystemTime::now() });
+        self.current.store(next.clone());
+        *previous = Some(current);
+        next
+    }
+
+    /// Puts the previous version back live (and the current one in its place), if there is one.
+    pub fn roll_back(&self) -> Option<Arc<Version>> {
+        let mut previous = self.previous.lock().expect("the previous-version lock");
+        let back = previous.take()?;
+        *previous = Some(self.current.swap(back.clone()));
+        Some(back)
+    }
+
+    /// Requests, errors and latency of this component in this city.
+    pub fn stats(&self) -> &SlotStats {
+        &self.stats
     }
 }

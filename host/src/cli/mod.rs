@@ -1,7 +1,10 @@
 //! The `civic` command line: one file per command, each with `fn execute(self)`.
 
+mod admin_client;
 mod check;
 mod run;
+mod status;
+mod swap;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +27,12 @@ pub enum Command {
     Up(up::UpCommand),
     /// Check manifests and their components without serving anything.
     Check(check::CheckCommand),
+    /// Swap a running component for a new version (through the admin API).
+    Swap(swap::SwapCommand),
+    /// Put a component's previous version back (through the admin API).
+    Rollback(swap::RollbackCommand),
+    /// Show every city's components: version, hash, requests, errors.
+    Status(status::StatusCommand),
 }
 
 impl Command {
@@ -33,6 +42,9 @@ impl Command {
             Self::Run(command) => command.execute(),
             Self::Up(command) => command.execute(),
             Self::Check(command) => command.execute(),
+            Self::Swap(command) => command.execute(),
+            Self::Rollback(command) => command.execute(),
+            Self::Status(command) => command.execute(),
         }
     }
 }

@@ -1,3 +1,4 @@
+use super::admin_client::read_token;
 use crate::data_dir::DataDir;
 use crate::engine::{Engine, EngineOptions};
 use crate::limits::{LimitArgs, Size, Timeout};
@@ -26,6 +27,15 @@ pub struct RunCommand {
     /// How long a client may take to send a request head; slower ones get 408 (slowloris).
     #[arg(long, env = "CIVIC_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION")]
     header_timeout: Timeout,
+
+    /// Address of the admin API (swap, rollback, status, metrics); off unless given, and it
+    /// needs a token from `CIVIC_ADMIN_TOKEN` or `--admin-token-file`.
+    #[arg(long, env = "CIVIC_ADMIN", value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+
+    /// File holding the admin API's bearer token.
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
 
     #[command(flatten)]
     kv: KvArgs,
@@ -73,6 +83,11 @@ impl RunCommand {
 
     /// Loads `cities` and serves them until Ctrl-C or SIGTERM.
     pub fn serve(&self, cities: &[CitySpec]) -> anyhow::Result<()> {
+        // A missing token stops the start before anything is loaded.
+        let admin_token: Option<Arc<str>> = match self.admin {
+            Some(_) => Some(read_token(self.admin_token_file.as_deref())?.into()),
+            None => None,
+        };
         let data_dir = DataDir::open(&self.data_dir)?;
         let state =
             State { backend: Arc::new(SqliteBackend::open(&data_dir.state_db())?), limits: Arc::new(self.kv.limits()) };
@@ -87,9 +102,16 @@ impl RunCommand {
                 .with_context(|| format!("cannot listen on `{}`", self.listen))?;
             // Tests and scripts read the real port from this line: keep it first and exact.
             eprintln!("listening on http://{}", listener.local_addr()?);
+            if let (Some(addr), Some(token)) = (self.admin, admin_token) {
+                let admin = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on `{addr}` for the admin API"))?;
+                eprintln!("admin on http://{}", admin.local_addr()?);
+                tokio::spawn(crate::admin::serve(admin, runtime.clone(), token));
+            }
             let routes = runtime.routes();
             let slots = || routes.cities().iter().flat_map(|c| c.slots.values());
-            let distinct: HashSet<_> = slots().map(|s| s.loaded().digest).collect();
+            let distinct: HashSet<_> = slots().map(|s| s.current().loaded.digest).collect();
             tracing::info!(
                 cities = routes.cities().len(),
                 components = slots().count(),

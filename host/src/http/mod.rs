@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-pub use request::handle;
+pub use request::{handle, probe};
 
 /// The most header lines a request may have; more answers 431.
 const MAX_HEADERS: usize = 100;

@@ -4,12 +4,12 @@
 use crate::limits::Limits;
 use crate::manifest::ComponentName;
 use crate::runtime::Runtime;
-use crate::slot::Slot;
+use crate::slot::{Slot, Version};
 use crate::store::new_store;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Empty, Full, Limited};
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,15 +46,37 @@ where
         method = %request.method(),
         path = %request.uri().path(),
     );
-    let response = call(runtime, slot, request).instrument(span.clone()).await;
+    let version = slot.current();
+    let response = call(runtime, slot.clone(), version, request).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
+    let elapsed = started.elapsed();
+    slot.stats().record(status, elapsed);
+    let duration_ms = elapsed.as_micros() as f64 / 1000.0;
     span.in_scope(|| tracing::info!(status, duration_ms, "served"));
     response
 }
 
-/// Runs the component's `wasi:http/incoming-handler` on a new instance, within its limits.
-async fn call<B>(runtime: &Runtime, slot: Arc<Slot>, request: Request<B>) -> Response<HyperOutgoingBody>
+/// `GET path` on `version` in `slot`'s context, live or not yet: its status once the whole
+/// answer has been read. How a swap checks a new version's health route.
+pub async fn probe(runtime: &Runtime, slot: Arc<Slot>, version: Arc<Version>, path: &str) -> StatusCode {
+    let body = Empty::<Bytes>::new().map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
+    let request = Request::get(path).header(header::HOST, "localhost").body(body).expect("a valid probe request");
+    let span = tracing::info_span!("probe", city = %slot.city(), component = %slot.name(), path);
+    let response = call(runtime, slot, version, request).instrument(span).await;
+    let status = response.status();
+    match response.into_body().collect().await {
+        Ok(_) => status,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Runs `version`'s `wasi:http/incoming-handler` on a new instance, within the slot's limits.
+async fn call<B>(
+    runtime: &Runtime,
+    slot: Arc<Slot>,
+    version: Arc<Version>,
+    request: Request<B>,
+) -> Response<HyperOutgoingBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
@@ -70,7 +92,6 @@ where
     }
     let (request, body) = watch_body(request, limits.max_body);
     let deadline = Instant::now() + limits.timeout;
-    let version = slot.loaded();
     let mut store = match new_store(runtime.engine(), slot, deadline) {
         Ok(store) => store,
         Err(e) => return failure(&name, format!("{e:#}")),
@@ -92,7 +113,7 @@ where
         async move {
             let _running = running;
             let run = async {
-                let proxy = version.proxy.instantiate_async(&mut store).await?;
+                let proxy = version.loaded.proxy.instantiate_async(&mut store).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
             };
             let ended = match tokio::time::timeout_at(deadline.into(), run).await {

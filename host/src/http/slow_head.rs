@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n\
-content-length: 38\r\nconnection: close\r\n\r\nthe request head took too long to send\n";
+content-length: 39\r\nconnection: close\r\n\r\nthe request head took too long to send\n";
 
 /// The connection as hyper sees it, noting whether a request has begun but not been answered.
 pub struct Watched {

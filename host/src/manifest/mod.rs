@@ -62,6 +62,8 @@ pub struct ComponentSpec {
     pub limits: LimitOverrides,
     /// The host directories it may see.
     pub files: Vec<DirectoryGrant>,
+    /// The path a new version must answer with 2xx before a swap puts it live.
+    pub health: Option<RoutePath>,
     /// Its `source` in the manifest, for errors found when it is compiled or linked.
     pub at: Location,
 }
@@ -148,6 +150,7 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
                         max_body: component.limits.max_body,
                     },
                     files,
+                    health: component.health.clone(),
                     at: manifest.at(&component.source),
                 }),
                 Err(diagnostic) => diagnostics.push(diagnostic),

@@ -71,6 +71,8 @@ pub struct ComponentV1 {
     /// the component sees at absolute guest paths. Without it, it sees no files at all.
     #[serde(default)]
     pub files: BTreeMap<Spanned<String>, Spanned<DirectoryV1>>,
+    /// `health = "/health"`: a path a new version must answer with 2xx before a swap puts it live.
+    pub health: Option<RoutePath>,
 }
 
 /// A directory in `files`: `"templates"` (read-only) or `{ path = "outbox", writable = true }`.

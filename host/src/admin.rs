@@ -1,0 +1,139 @@
+//! The operators' API, on its own listener (`civic run --admin ADDR`) and only with a token:
+//! every request must carry `Authorization: Bearer TOKEN` (compared in constant time).
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET /healthz` | 200 `ok` while the host serves |
+//! | `GET /metrics` | requests, errors, latency and swaps per city and component (Prometheus) |
+//! | `GET /v1/components` | every city's components: source, sha256, version, since, counts |
+//! | `PUT /v1/cities/{city}/components/{name}` | swaps in the `.wasm` in the body ([`crate::swap`]) |
+//! | `POST /v1/cities/{city}/components/{name}/rollback` | puts the previous version back |
+
+use crate::runtime::Runtime;
+use crate::slot::{Slot, Version};
+use crate::swap::{self, SwapError};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::Arc;
+use subtle::ConstantTimeEq as _;
+use tokio::net::TcpListener;
+
+/// The largest component an operator may upload.
+const MAX_UPLOAD: usize = 256 << 20;
+
+/// Serves the admin API on `listener` for as long as the host runs.
+pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>, token: Arc<str>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let (runtime, token) = (runtime.clone(), token.clone());
+        let service = service_fn(move |request| {
+            let (runtime, token) = (runtime.clone(), token.clone());
+            async move { Ok::<_, Infallible>(answer(&runtime, &token, request).await) }
+        });
+        tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+    }
+}
+
+async fn answer(runtime: &Arc<Runtime>, token: &str, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    if !authorized(&request, token) {
+        let mut response = text(StatusCode::UNAUTHORIZED, "a valid `Authorization: Bearer TOKEN` header is required");
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let path: Vec<String> = request.uri().path().split('/').skip(1).map(str::to_owned).collect();
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    match (request.method(), path.as_slice()) {
+        (&Method::GET, ["healthz"]) => text(StatusCode::OK, "ok"),
+        (&Method::GET, ["metrics"]) => {
+            let mut response = Response::new(Full::from(crate::metrics::render(&runtime.routes())));
+            let prometheus = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+            response.headers_mut().insert(header::CONTENT_TYPE, prometheus);
+            response
+        }
+        (&Method::GET, ["v1", "components"]) => json_response(StatusCode::OK, components(runtime)),
+        (&Method::PUT, ["v1", "cities", city, "components", name]) => {
+            let (city, name) = (city.to_string(), name.to_string());
+            let bytes = match Limited::new(request.into_body(), MAX_UPLOAD).collect().await {
+                Ok(body) => body.to_bytes().to_vec(),
+                Err(e) => return text(StatusCode::BAD_REQUEST, &format!("cannot read the component: {e}")),
+            };
+            outcome(swap::swap(runtime, &city, &name, bytes).await)
+        }
+        (&Method::POST, ["v1", "cities", city, "components", name, "rollback"]) => {
+            outcome(swap::roll_back(runtime, city, name))
+        }
+        _ => text(StatusCode::NOT_FOUND, "no such admin endpoint"),
+    }
+}
+
+fn authorized<B>(request: &Request<B>, token: &str) -> bool {
+    let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    given.is_some_and(|given| bool::from(given.ct_eq(token.as_bytes())))
+}
+
+fn outcome(result: Result<Arc<Version>, SwapError>) -> Response<Full<Bytes>> {
+    match result {
+        Ok(version) => json_response(StatusCode::OK, version_json(&version)),
+        Err(e) => {
+            let status = match e {
+                SwapError::NotFound(_) => StatusCode::NOT_FOUND,
+                SwapError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                SwapError::NoEarlierVersion(_) => StatusCode::CONFLICT,
+            };
+            text(status, &e.to_string())
+        }
+    }
+}
+
+/// `GET /v1/components`.
+fn components(runtime: &Runtime) -> Value {
+    let routes = runtime.routes();
+    let cities: Vec<Value> = routes
+        .cities()
+        .iter()
+        .map(|city| {
+            let components: Vec<Value> = city.slots.values().map(|slot| slot_json(slot)).collect();
+            json!({ "id": city.id.as_str(), "name": city.name, "components": components })
+        })
+        .collect();
+    json!({ "cities": cities })
+}
+
+fn slot_json(slot: &Slot) -> Value {
+    let mut value = version_json(&slot.current());
+    value["name"] = json!(slot.name().as_str());
+    value["requests"] = json!(slot.stats().requests());
+    value["errors"] = json!(slot.stats().errors());
+    value["previous"] = slot.previous().map_or(Value::Null, |previous| version_json(&previous));
+    value
+}
+
+fn version_json(version: &Version) -> Value {
+    json!({
+        "version": version.number,
+        "sha256": version.loaded.digest.to_string(),
+        "source": version.loaded.source.display().to_string(),
+        "loaded_at": humantime::format_rfc3339_seconds(version.since).to_string(),
+    })
+}
+
+fn json_response(status: StatusCode, value: Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::from(value.to_string() + "\n"));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::from(format!("{message}\n")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}

@@ -1,0 +1,187 @@
+//! Hot swap through the admin API and the `civic swap`/`rollback`/`status` clients, with the real
+//! binary: a token is required, bad versions are refused with nothing changed, and under load
+//! every request is answered by exactly one version.
+
+use civic_tests::{City, Civic, FAULTY, HELLO_CITY, PLAIN_PROXY, Workspace, civic, client, get};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "s3cret-admin-token";
+const HELLO: &str = "Ciao from Lecce!\n";
+const PLAIN: &str = "plain proxy saw Method::Get /hello\n";
+
+struct Host {
+    civic: Civic,
+    admin: String,
+    ws: Workspace,
+    _data: tempfile::TempDir,
+}
+
+/// `hello` (hello-city) at `/hello`, with `more` in its manifest entry, and the admin API on.
+async fn host(more: &str) -> Host {
+    let ws = Workspace::new();
+    let more = format!("config = {{ city_name = \"Lecce\", greeting = \"Ciao\" }}\n{more}");
+    let manifest = City::new("lecce").component("hello", HELLO_CITY, &more).route("/hello", "hello").write(&ws);
+    ws.write("token", format!("{TOKEN}\n"));
+    let data = tempfile::tempdir().unwrap();
+    let args = [
+        "--data-dir".as_ref(),
+        data.path().as_os_str(),
+        "--admin".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        manifest.as_os_str(),
+    ];
+    let civic = Civic::start("run", &args, &[("CIVIC_ADMIN_TOKEN", TOKEN.as_ref())]);
+    let line = civic.wait_for_log(&["admin on http://"], Duration::from_secs(10)).await;
+    let admin = line.trim_start_matches("admin on http://").to_owned();
+    Host { civic, admin, ws, _data: data }
+}
+
+impl Host {
+    /// `civic ARGS… --admin ADDR --admin-token-file FILE`: exit success, stdout, stderr.
+    fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let token = self.ws.path().join("token");
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--admin", &self.admin, "--admin-token-file", token.to_str().unwrap()]);
+        let output = civic(&all, self.ws.path());
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+        (output.status.success(), text(output.stdout), text(output.stderr))
+    }
+
+    fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    async fn hello(&self) -> (u16, String) {
+        get(&self.civic.url("/hello"), None).await
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_wants_its_token() {
+    let host = host("").await;
+    for auth in [None, Some("Bearer wrong"), Some("s3cret-admin-token"), Some("Basic czNjcmV0")] {
+        let mut request = client().get(host.admin_url("/v1/components"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{auth:?}");
+    }
+    let healthz = client().get(host.admin_url("/healthz")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!((healthz.status().as_u16(), healthz.text().await.unwrap()), (200, "ok\n".into()));
+
+    // Without a token the admin API does not start, and neither does the host.
+    let ws = Workspace::new();
+    let manifest = City::new("lecce").component("hello", HELLO_CITY, "").route("/", "hello").write(&ws);
+    let output = civic(&["run", "--admin", "127.0.0.1:0", manifest.to_str().unwrap()], ws.path());
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("no admin token: set CIVIC_ADMIN_TOKEN or pass --admin-token-file FILE"), "{stderr}");
+}
+
+#[tokio::test]
+async fn swap_status_and_rollback_through_the_cli() {
+    let host = host("").await;
+    assert_eq!(host.hello().await, (200, HELLO.into()));
+
+    let (ok, out, err) = host.cli(&["swap", "lecce", "hello", PLAIN_PROXY]);
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""version":2"#), "{out}");
+    assert_eq!(host.hello().await, (203, PLAIN.into()));
+
+    let (ok, out, err) = host.cli(&["status"]);
+    assert!(ok, "{err}");
+    let row = out.lines().find(|l| l.starts_with("lecce")).unwrap_or_else(|| panic!("{out}"));
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&columns[..3], ["lecce", "hello", "2"], "{out}");
+    assert_eq!(columns[5..], ["2", "0"], "two requests served, no errors: {out}");
+
+    let (ok, out, err) = host.cli(&["rollback", "lecce", "hello"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""version":1"#), "{out}");
+    assert_eq!(host.hello().await, (200, HELLO.into()));
+    host.civic.wait_for_log(&["city=\"lecce\"", "rolled back"], Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_bad_version_is_refused_and_nothing_changes() {
+    let host = host(r#"health = "/panic""#).await;
+    let ws = &host.ws;
+    let garbage = ws.write("garbage.wasm", b"\x00asm garbage");
+    let core = ws.write("core.wasm", wat::parse_str("(module)").unwrap());
+    let no_http = ws.write("no-http.wasm", wat::parse_str("(component)").unwrap());
+    let cases = [
+        (&["swap", "lecce", "hello", garbage.to_str().unwrap()][..], "422", "is not a WebAssembly component"),
+        (&["swap", "lecce", "hello", core.to_str().unwrap()], "422", "but a core module"),
+        (&["swap", "lecce", "hello", no_http.to_str().unwrap()], "422", "does not export `wasi:http/incoming-handler`"),
+        (&["swap", "lecce", "hello", FAULTY], "422", "answered its health route `/panic` with 500"),
+        (&["swap", "rome", "hello", PLAIN_PROXY], "404", "no component `hello` in city `rome`"),
+        (&["swap", "lecce", "kita", PLAIN_PROXY], "404", "no component `kita` in city `lecce`"),
+        (&["rollback", "lecce", "hello"], "409", "has no earlier version"),
+    ];
+    for (args, status, reason) in cases {
+        let (ok, _, err) = host.cli(args);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(err.contains(status) && err.contains(reason), "{args:?}: {err}");
+        assert_eq!(host.hello().await, (200, HELLO.into()), "{args:?} changed what serves");
+    }
+    let metrics = client().get(host.admin_url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains(r#"civic_swaps_rejected_total{city="lecce",component="hello"} 4"#), "{metrics}");
+    assert!(metrics.contains(r#"civic_swaps_total{city="lecce",component="hello"} 0"#), "{metrics}");
+    assert!(metrics.contains(r#"civic_requests_total{city="lecce",component="hello"} 7"#), "{metrics}");
+
+    // A version that passes the health route goes live.
+    let (ok, _, err) = host.cli(&["swap", "lecce", "hello", PLAIN_PROXY]);
+    assert!(ok, "{err}");
+    assert_eq!(host.hello().await, (203, PLAIN.into()));
+}
+
+#[tokio::test]
+async fn under_load_every_request_is_answered_by_exactly_one_version() {
+    let host = Arc::new(host("").await);
+    let versions = [std::fs::read(HELLO_CITY).unwrap(), std::fs::read(PLAIN_PROXY).unwrap()];
+    let swapping = Arc::new(AtomicBool::new(true));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(120);
+
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (host, swapping, answered) = (host.clone(), swapping.clone(), answered.clone());
+            tokio::spawn(async move {
+                let client = client();
+                while swapping.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let response = client.get(host.civic.url("/hello")).send().await.expect("no failed request");
+                    let status = response.status().as_u16();
+                    let body = response.text().await.expect("a whole body");
+                    assert!(
+                        (status, body.as_str()) == (200, HELLO) || (status, body.as_str()) == (203, PLAIN),
+                        "a reply from neither version: {status} {body:?}"
+                    );
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    let admin = client();
+    for round in 0..30 {
+        let response = admin
+            .put(host.admin_url("/v1/cities/lecce/components/hello"))
+            .bearer_auth(TOKEN)
+            .body(versions[(round + 1) % 2].clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+    swapping.store(false, Ordering::Relaxed);
+    for client in clients {
+        client.await.expect("a client saw a failure");
+    }
+    assert!(answered.load(Ordering::Relaxed) >= 30, "too few requests ran during the swaps");
+    assert!(Instant::now() < deadline, "the swaps took too long");
+    assert_eq!(host.hello().await, (200, HELLO.into()), "30 swaps end on the first version");
+}

@@ -20,6 +20,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// How long it took from spawn to listening.
     pub startup: Duration,
+    /// Further `http://ADDR` lines it prints (civic's admin listener).
+    more_addrs: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -55,7 +57,13 @@ impl Server {
                 bail!("{} did not start listening within {timeout:?}", program.display());
             }
         };
-        Ok(Self { child, addr, startup: started.elapsed() })
+        Ok(Self { child, addr, startup: started.elapsed(), more_addrs: rx })
+    }
+
+    /// The next address the server announces after the first (civic's `admin on http://ADDR`).
+    pub fn next_addr(&self, timeout: Duration) -> anyhow::Result<SocketAddr> {
+        let addr = self.more_addrs.recv_timeout(timeout).context("no further address announced")?;
+        addr.parse().with_context(|| format!("bad address `{addr}`"))
     }
 
     /// The server's resident memory, from `/proc`.

@@ -8,6 +8,7 @@ mod instantiate;
 mod isolation;
 mod load;
 mod state;
+mod swap;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ enum Scenario {
     State,
     /// A healthy component's throughput while a neighbour loops.
     Isolation,
+    /// Latency while a component is swapped again and again, and how fast a swap goes live.
+    Swap,
 }
 
 impl Options {
@@ -96,6 +99,9 @@ fn main() -> anyhow::Result<()> {
     if all || options.scenario == Scenario::Isolation {
         isolation::run(&options)?;
     }
+    if all || options.scenario == Scenario::Swap {
+        swap::run(&options)?;
+    }
     Ok(())
 }
 
@@ -117,10 +123,23 @@ fn bench_city(dir: &std::path::Path, wasm: &std::path::Path, path: &str, more: &
 /// `civic run` on `manifests` with its data in `dir/data`, listening on a free port. Per-request
 /// access logging is off, as `wasmtime serve` logs nothing per request either.
 fn start_civic(options: &Options, dir: &std::path::Path, manifests: &[PathBuf]) -> anyhow::Result<load::Server> {
+    start_civic_with(options, dir, manifests, &[], &[])
+}
+
+/// [`start_civic`] with more options and environment variables.
+fn start_civic_with(
+    options: &Options,
+    dir: &std::path::Path,
+    manifests: &[PathBuf],
+    more: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<load::Server> {
     let mut args = vec!["run".into(), "--listen".into(), "127.0.0.1:0".into(), "--data-dir".into()];
     args.push(dir.join("data").display().to_string());
+    args.extend(more.iter().map(|m| (*m).to_owned()));
     args.extend(manifests.iter().map(|m| m.display().to_string()));
-    load::Server::start(&options.civic, &args, &[("RUST_LOG", "warn")], Duration::from_secs(300))
+    let env: Vec<_> = [("RUST_LOG", "warn")].into_iter().chain(env.iter().copied()).collect();
+    load::Server::start(&options.civic, &args, &env, Duration::from_secs(300))
 }
 
 /// Manifests are written to temporary directories, so the files they name must be absolute.

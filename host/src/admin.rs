@@ -8,6 +8,7 @@
 //! | `GET /v1/components` | every city's components: source, sha256, version, since, counts |
 //! | `PUT /v1/cities/{city}/components/{name}` | swaps in the `.wasm` in the body ([`crate::swap`]) |
 //! | `POST /v1/cities/{city}/components/{name}/rollback` | puts the previous version back |
+//! | `POST /v1/reload` | re-reads the manifests and applies the difference ([`crate::reload`]) |
 
 use crate::runtime::Runtime;
 use crate::slot::{Slot, Version};
@@ -21,6 +22,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
 use subtle::ConstantTimeEq as _;
 use tokio::net::TcpListener;
@@ -28,21 +30,33 @@ use tokio::net::TcpListener;
 /// The largest component an operator may upload.
 const MAX_UPLOAD: usize = 256 << 20;
 
+/// What the admin API works on.
+pub struct Admin {
+    /// The live host.
+    pub runtime: Arc<Runtime>,
+    /// The bearer token every request must carry.
+    pub token: String,
+    /// The manifests `POST /v1/reload` reads again.
+    pub manifests: Arc<[PathBuf]>,
+}
+
 /// Serves the admin API on `listener` for as long as the host runs.
-pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>, token: Arc<str>) {
+pub async fn serve(listener: TcpListener, admin: Admin) {
+    let admin = Arc::new(admin);
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
-        let (runtime, token) = (runtime.clone(), token.clone());
+        let admin = admin.clone();
         let service = service_fn(move |request| {
-            let (runtime, token) = (runtime.clone(), token.clone());
-            async move { Ok::<_, Infallible>(answer(&runtime, &token, request).await) }
+            let admin = admin.clone();
+            async move { Ok::<_, Infallible>(answer(&admin, request).await) }
         });
         tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
     }
 }
 
-async fn answer(runtime: &Arc<Runtime>, token: &str, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    if !authorized(&request, token) {
+async fn answer(admin: &Admin, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let runtime = &admin.runtime;
+    if !authorized(&request, &admin.token) {
         let mut response = text(StatusCode::UNAUTHORIZED, "a valid `Authorization: Bearer TOKEN` header is required");
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
@@ -68,6 +82,14 @@ async fn answer(runtime: &Arc<Runtime>, token: &str, request: Request<Incoming>)
         }
         (&Method::POST, ["v1", "cities", city, "components", name, "rollback"]) => {
             outcome(swap::roll_back(runtime, city, name))
+        }
+        (&Method::POST, ["v1", "reload"]) => {
+            let (runtime, manifests) = (runtime.clone(), admin.manifests.clone());
+            match tokio::task::spawn_blocking(move || crate::reload::reload(&runtime, &manifests)).await {
+                Ok(Ok(reloaded)) => json_response(StatusCode::OK, json!(reloaded)),
+                Ok(Err(diagnostics)) => text(StatusCode::UNPROCESSABLE_ENTITY, &diagnostics.to_string()),
+                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("the reload failed: {e}")),
+            }
         }
         _ => text(StatusCode::NOT_FOUND, "no such admin endpoint"),
     }

@@ -12,7 +12,8 @@
 //! - [`http`]: the listener, the route table, and one request's life.
 //! - [`store`]: the sandbox state behind each instance; [`logging`], [`outbound`] and
 //!   [`state`] (durable key-value buckets) are the host interfaces it reaches.
-//! - [`admin`]: the operators' API (swap, rollback, status, health, [`metrics`]).
+//! - [`admin`]: the operators' API (swap, rollback, reload, status, health, [`metrics`]);
+//!   [`reload`]: re-reading the manifests, on request or when they change.
 //! - [`data_dir`]: the locked directory holding the state database and the compile cache.
 //! - [`cli`]: the `civic` commands; [`cargo`]: building plugin crates for `civic up`.
 
@@ -29,6 +30,7 @@ pub mod logging;
 pub mod manifest;
 pub mod metrics;
 pub mod outbound;
+pub mod reload;
 pub mod runtime;
 pub mod slot;
 pub mod state;

@@ -42,6 +42,17 @@ pub struct Version {
     pub since: SystemTime,
 }
 
+/// What a reload changes in a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing: the slot stays as it is, with any version swapped in since.
+    None,
+    /// Only the source: the new component is swapped into the same slot.
+    Source,
+    /// Config, buckets, limits, files or health route: the slot is replaced.
+    Settings,
+}
+
 /// A city's component.
 pub struct Slot {
     city: CityId,
@@ -53,6 +64,8 @@ pub struct Slot {
     health: Option<RoutePath>,
     /// One permit per request allowed to run at once.
     running: Arc<Semaphore>,
+    /// The manifest entry the slot was last loaded from, to tell what a reload changes.
+    spec: Mutex<ComponentSpec>,
     current: ArcSwap<Version>,
     /// The version before the current one, for rollback; the lock also serialises swaps.
     previous: Mutex<Option<Arc<Version>>>,
@@ -73,6 +86,7 @@ impl Slot {
             files: spec.files.clone(),
             health: spec.health.clone(),
             running: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
+            spec: Mutex::new(spec.clone()),
             current: ArcSwap::from_pointee(Version { loaded, number: 1, since: SystemTime::now() }),
             previous: Mutex::new(None),
             stats: SlotStats::default(),
@@ -145,6 +159,24 @@ impl Slot {
         let back = previous.take()?;
         *previous = Some(self.current.swap(back.clone()));
         Some(back)
+    }
+
+    /// How a reload that brings `spec` for this slot changes it.
+    pub fn compare(&self, spec: &ComponentSpec) -> Change {
+        let loaded_from = self.spec.lock().expect("the spec lock");
+        if !loaded_from.same_settings(spec) {
+            Change::Settings
+        } else if loaded_from.wasm.digest != spec.wasm.digest {
+            Change::Source
+        } else {
+            Change::None
+        }
+    }
+
+    /// Puts `loaded`, the new source of the manifest entry `spec`, live.
+    pub fn deploy_from_manifest(&self, loaded: Arc<Loaded>, spec: ComponentSpec) -> Arc<Version> {
+        *self.spec.lock().expect("the spec lock") = spec;
+        self.deploy(loaded)
     }
 
     /// Requests, errors and latency of this component in this city.

@@ -5,7 +5,10 @@ use crate::__private::bindings::wasi::http::types::{
     Fields, IncomingBody, IncomingRequest, Method as WasiMethod, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use crate::__private::bindings::wasi::io::streams::StreamError;
+use crate::problem::Problem;
 use ::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// The largest chunk `blocking-write-and-flush` accepts in one call.
 const WRITE_CHUNK: usize = 4096;
@@ -28,6 +31,37 @@ impl Request {
     /// The full path as the client sent it, without the query (`/kita/applications/7`).
     pub fn path(&self) -> &str {
         self.path_with_query.split_once('?').map_or(&self.path_with_query, |(path, _)| path)
+    }
+
+    /// The path below the prefix the city mounted the component at (Civic sends it as
+    /// `x-forwarded-prefix`): `/applications/7` for `/kita/applications/7` under `/kita`.
+    pub fn route_path(&self) -> &str {
+        let prefix = self.header("x-forwarded-prefix").unwrap_or("").trim_end_matches('/');
+        match self.path().strip_prefix(prefix) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            _ => self.path(),
+        }
+    }
+
+    /// The body as JSON of type `T`; a 400 problem naming the offending field when it is not.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Problem> {
+        let mut deserializer = serde_json::Deserializer::from_slice(&self.body);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            let reason = inner.to_string();
+            // serde_json appends " at line L column C"; the field name says more to a client.
+            let reason = reason.split(" at line ").next().unwrap_or(&reason).to_owned();
+            match inner.classify() {
+                serde_json::error::Category::Data if path != "." => Problem::invalid(path, reason),
+                _ => match missing_field(&reason) {
+                    Some(field) => Problem::invalid(field, "is missing"),
+                    None => Problem::bad_request(format!("the body is not the expected JSON: {reason}")),
+                },
+            }
+        })?;
+        deserializer.end().map_err(|_| Problem::bad_request("the body has more after its JSON value"))?;
+        Ok(value)
     }
 
     /// The raw query string, without `?`.
@@ -90,6 +124,14 @@ impl Response {
     /// A `text/plain` response.
     pub fn text(status: u16, text: impl Into<String>) -> Self {
         Self::new(status).header("content-type", "text/plain; charset=utf-8").body(text.into())
+    }
+
+    /// An `application/json` response.
+    pub fn json(status: u16, value: &impl Serialize) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => Self::new(status).header("content-type", "application/json").body(body),
+            Err(e) => Problem::internal(format_args!("cannot encode the answer as JSON: {e}")).into_response(),
+        }
     }
 
     /// Sets a header, replacing any previous value; invalid names or values are ignored.
@@ -218,6 +260,11 @@ fn write_response(response: Response, out: ResponseOutparam) {
         }
     }
     let _ = OutgoingBody::finish(outgoing_body, None);
+}
+
+/// The field of serde's "missing field `name`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 fn percent_decode(text: &str) -> String {

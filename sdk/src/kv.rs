@@ -107,6 +107,13 @@ impl Bucket {
         Ok(atomics::increment(&self.0, key, delta)?)
     }
 
+    /// The counter at `key` as `increment` left it, without changing it (0 when absent).
+    pub fn counter(&self, key: &str) -> Result<u64, Error> {
+        let Some(bytes) = self.get(key)? else { return Ok(0) };
+        let text = String::from_utf8_lossy(&bytes);
+        text.parse().map_err(|_| Error::Decode(format!("`{key}` holds `{text}`, not a counter")))
+    }
+
     /// The values of `keys`, in order.
     pub fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
         let found = batch::get_many(&self.0, keys)?;

@@ -51,9 +51,13 @@ pub mod config;
 mod http;
 pub mod kv;
 pub mod log;
+mod problem;
+mod router;
 
 pub use ::http::{Method, StatusCode, header};
 pub use http::{IntoResponse, Request, Response};
+pub use problem::Problem;
+pub use router::{Handler, Params, Router};
 
 /// Names the function that answers this component's HTTP requests.
 ///

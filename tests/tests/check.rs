@@ -86,7 +86,7 @@ fn the_examples_check_ok_once_their_plugins_are_built() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok: 2 cities, 2 components (1 distinct), 2 routes\n");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok: 2 cities, 4 components (2 distinct), 4 routes\n");
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn an_unbuilt_plugin_crate_says_how_to_build_it() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("--> examples/bremerhaven.toml:11:10"), "{stderr}");
+    assert!(stderr.contains("--> examples/bremerhaven.toml:12:10"), "{stderr}");
     assert!(stderr.contains("plugin crate `examples/../plugins/hello-city` is not built yet"), "{stderr}");
     assert!(stderr.contains("`civic up` builds it"), "{stderr}");
 }

@@ -57,7 +57,11 @@ fn any_request_gets_a_sound_answer_and_the_host_keeps_serving() {
     // so a request that never completes costs a second, not thirty.
     let ws = Workspace::new();
     let city = City::new("lecce")
-        .component("hello", HELLO_CITY, r#"config = { city_name = "Lecce", greeting = "Ciao" }"#)
+        .component(
+            "hello",
+            HELLO_CITY,
+            "config = { city_name = \"Lecce\", greeting = \"Ciao\" }\nlimits = { timeout = \"1s\" }",
+        )
         .component("store", KEYVALUE, "keyvalue = [\"b\"]\nlimits = { timeout = \"1s\", max_body = \"4KiB\" }")
         .route("/", "hello")
         .route("/kv", "store");

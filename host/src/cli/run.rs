@@ -1,4 +1,5 @@
 use super::admin_client::read_token;
+use crate::admin::Admin;
 use crate::data_dir::DataDir;
 use crate::engine::{Engine, EngineOptions};
 use crate::limits::{LimitArgs, Size, Timeout};
@@ -36,6 +37,10 @@ pub struct RunCommand {
     /// File holding the admin API's bearer token.
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
+
+    /// Reload a manifest when its file changes (an invalid one is rejected and logged).
+    #[arg(long)]
+    watch: bool,
 
     #[command(flatten)]
     kv: KvArgs,
@@ -84,10 +89,11 @@ impl RunCommand {
     /// Loads `cities` and serves them until Ctrl-C or SIGTERM.
     pub fn serve(&self, cities: &[CitySpec]) -> anyhow::Result<()> {
         // A missing token stops the start before anything is loaded.
-        let admin_token: Option<Arc<str>> = match self.admin {
-            Some(_) => Some(read_token(self.admin_token_file.as_deref())?.into()),
+        let admin_token = match self.admin {
+            Some(_) => Some(read_token(self.admin_token_file.as_deref())?),
             None => None,
         };
+        let manifests: Arc<[PathBuf]> = self.manifests.clone().into();
         let data_dir = DataDir::open(&self.data_dir)?;
         let state =
             State { backend: Arc::new(SqliteBackend::open(&data_dir.state_db())?), limits: Arc::new(self.kv.limits()) };
@@ -107,7 +113,11 @@ impl RunCommand {
                     .await
                     .with_context(|| format!("cannot listen on `{addr}` for the admin API"))?;
                 eprintln!("admin on http://{}", admin.local_addr()?);
-                tokio::spawn(crate::admin::serve(admin, runtime.clone(), token));
+                let api = Admin { runtime: runtime.clone(), token, manifests: manifests.clone() };
+                tokio::spawn(crate::admin::serve(admin, api));
+            }
+            if self.watch {
+                tokio::spawn(crate::reload::watch(runtime.clone(), manifests));
             }
             let routes = runtime.routes();
             let slots = || routes.cities().iter().flat_map(|c| c.slots.values());

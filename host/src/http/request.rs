@@ -7,7 +7,7 @@ use crate::runtime::Runtime;
 use crate::slot::{Slot, Version};
 use crate::store::new_store;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Empty, Full, Limited};
 use hyper::body::{Body, Frame, SizeHint};
@@ -25,20 +25,27 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 /// Routes and serves one request. Never fails: problems become 4xx/5xx answers.
 ///
 /// Generic over the body so the benchmarks can drive it without a socket.
-pub async fn handle<B>(runtime: &Runtime, request: Request<B>) -> Response<HyperOutgoingBody>
+pub async fn handle<B>(runtime: &Runtime, mut request: Request<B>) -> Response<HyperOutgoingBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
     let started = Instant::now();
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(request.uri().host());
-    let slot = match runtime.routes().route(host, request.uri().path()) {
-        Ok(slot) => slot.clone(),
+    let (prefix, slot) = match runtime.routes().route(host, request.uri().path()) {
+        Ok((prefix, slot)) => (HeaderValue::from_str(prefix.as_str()), slot.clone()),
         Err(no_route) => {
             tracing::debug!(method = %request.method(), uri = %request.uri(), "{no_route}");
             return plain(StatusCode::NOT_FOUND, no_route.to_string());
         }
     };
+    // Where the city mounted the component, so its own routes can be relative to it. The host
+    // sets it; a client's value is never passed on.
+    let mounted = HeaderName::from_static("x-forwarded-prefix");
+    request.headers_mut().remove(&mounted);
+    if let Ok(prefix) = prefix {
+        request.headers_mut().insert(mounted, prefix);
+    }
     let span = tracing::info_span!(
         "request",
         city = %slot.city(),

@@ -42,9 +42,9 @@ impl City {
         Self { id, name, hosts, slots, routes }
     }
 
-    /// The slot serving `path`, if any route matches.
-    pub fn route(&self, path: &str) -> Option<&Arc<Slot>> {
-        self.routes.iter().find(|(prefix, _)| prefix.matches(path)).map(|(_, slot)| slot)
+    /// The matching route's prefix and the slot serving `path`, if any route matches.
+    pub fn route(&self, path: &str) -> Option<(&RoutePath, &Arc<Slot>)> {
+        self.routes.iter().find(|(prefix, _)| prefix.matches(path)).map(|(prefix, slot)| (prefix, slot))
     }
 }
 
@@ -95,8 +95,8 @@ impl Routes {
         }
     }
 
-    /// The slot serving a request.
-    pub fn route(&self, host: Option<&str>, path: &str) -> Result<&Arc<Slot>, NoRoute> {
+    /// The matching route's prefix and the slot serving a request.
+    pub fn route(&self, host: Option<&str>, path: &str) -> Result<(&RoutePath, &Arc<Slot>), NoRoute> {
         self.city(host)?.route(path).ok_or_else(|| NoRoute::UnknownPath(path.to_owned()))
     }
 }

@@ -33,7 +33,7 @@ use toml::Spanned;
 pub const MANIFEST_VERSION: i64 = 1;
 
 /// A city, resolved: everything the runtime needs to serve it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct CitySpec {
     /// `[city] id`.
     pub id: CityId,
@@ -48,7 +48,7 @@ pub struct CitySpec {
 }
 
 /// A component of a city, resolved.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ComponentSpec {
     /// Its name in the city.
     pub name: ComponentName,
@@ -68,8 +68,16 @@ pub struct ComponentSpec {
     pub at: Location,
 }
 
+impl ComponentSpec {
+    /// Whether `other` sets the component up the same way, whatever its source.
+    pub fn same_settings(&self, other: &Self) -> bool {
+        (&self.config, &self.keyvalue, &self.limits, &self.files, &self.health)
+            == (&other.config, &other.keyvalue, &other.limits, &other.files, &other.health)
+    }
+}
+
 /// A host directory a component sees, resolved and known to exist at load.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirectoryGrant {
     /// The absolute path the guest opens it by.
     pub guest: String,

@@ -6,7 +6,6 @@ use super::source::Digest;
 use crate::limits::{Size, Timeout};
 use serde::{Deserialize, Deserializer, de};
 use std::collections::BTreeMap;
-use std::fmt;
 use toml::Spanned;
 
 /// Read before anything else, so a manifest written for a newer Civic gets "unsupported version"
@@ -133,44 +132,20 @@ pub struct RouteV1 {
     pub component: Spanned<ComponentName>,
 }
 
-/// A config value. `wasi:config` hands out strings; numbers and booleans are accepted and passed
-/// on as they are written, so `max_choices = 3` and `max_choices = "3"` mean the same.
+/// A config value. `wasi:config` hands out strings: numbers and booleans are passed on as they
+/// are written, so `max_choices = 3` and `max_choices = "3"` mean the same; tables and arrays
+/// (`facilities = [{ id = "am-deich", places = 40 }]`) are passed on as JSON text.
 #[derive(Debug)]
 pub struct ConfigValue(pub String);
 
 impl<'de> Deserialize<'de> for ConfigValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Scalar;
-
-        impl de::Visitor<'_> for Scalar {
-            type Value = ConfigValue;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, number or boolean")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConfigValue, E> {
-                Ok(ConfigValue(v.to_owned()))
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConfigValue, E> {
-                Ok(ConfigValue(v.to_string()))
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfigValue, E> {
-                Ok(ConfigValue(v.to_string()))
-            }
-
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfigValue, E> {
-                Ok(ConfigValue(v.to_string()))
-            }
-
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ConfigValue, E> {
-                Ok(ConfigValue(v.to_string()))
-            }
-        }
-
-        deserializer.deserialize_any(Scalar)
+        Ok(Self(match toml::Value::deserialize(deserializer)? {
+            toml::Value::String(text) => text,
+            toml::Value::Datetime(datetime) => datetime.to_string(),
+            scalar @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)) => scalar.to_string(),
+            structured => serde_json::to_string(&structured).map_err(de::Error::custom)?,
+        }))
     }
 }
 
@@ -181,5 +156,27 @@ pub struct Checked<T>(pub Result<T, String>);
 impl<'de, T: TryFrom<String, Error = String>> Deserialize<'de> for Checked<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(Self(T::try_from(String::deserialize(deserializer)?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConfigValue;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn config_values_become_strings_and_structures_json() {
+        let text = r#"
+            name = "Kita Sud"
+            places = 40
+            open = true
+            facilities = [{ id = "am-deich", places = 40 }]
+        "#;
+        let values: BTreeMap<String, ConfigValue> = toml::from_str(text).unwrap();
+        let values: BTreeMap<_, _> = values.iter().map(|(k, v)| (k.as_str(), v.0.as_str())).collect();
+        assert_eq!(values["name"], "Kita Sud");
+        assert_eq!(values["places"], "40");
+        assert_eq!(values["open"], "true");
+        assert_eq!(values["facilities"], r#"[{"id":"am-deich","places":40}]"#);
     }
 }

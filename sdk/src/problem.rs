@@ -1,0 +1,106 @@
+//! Errors as HTTP answers: RFC 9457 `application/problem+json` bodies that say what went wrong
+//! and, for bad input, which field.
+//!
+//! ```
+//! use civic_sdk::Problem;
+//!
+//! let problem = Problem::invalid("birth_date", "must be a date like 2021-03-14");
+//! let response = civic_sdk::IntoResponse::into_response(problem);
+//! assert_eq!(response.status(), 400);
+//! let body: serde_json::Value = serde_json::from_slice(response.body_bytes()).unwrap();
+//! assert_eq!(body["invalid-params"][0]["name"], "birth_date");
+//! ```
+
+use crate::http::{IntoResponse, Response};
+use ::http::StatusCode;
+use serde_json::json;
+use std::fmt;
+
+/// A problem to answer with instead of a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    status: StatusCode,
+    detail: String,
+    /// `(field, reason)` for each field of the input that was wrong.
+    invalid: Vec<(String, String)>,
+}
+
+impl Problem {
+    /// A problem with `status` and a sentence that explains it; an out-of-range status is 500.
+    pub fn new(status: u16, detail: impl Into<String>) -> Self {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self { status, detail: detail.into(), invalid: Vec::new() }
+    }
+
+    /// 400: the input is wrong as a whole (not JSON, say).
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(400, detail)
+    }
+
+    /// 400 naming the `field` that is wrong and why.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        let (field, reason) = (field.into(), reason.into());
+        Self { status: StatusCode::BAD_REQUEST, detail: format!("`{field}` {reason}"), invalid: vec![(field, reason)] }
+    }
+
+    /// 404: no such thing.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(404, detail)
+    }
+
+    /// 409: the request conflicts with the current state (withdrawing twice, say).
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(409, detail)
+    }
+
+    /// 500: the component or its configuration failed; `detail` goes to the host's log, not to
+    /// the client.
+    pub fn internal(detail: impl fmt::Display) -> Self {
+        crate::log::error(&detail.to_string());
+        Self::new(500, "the service failed; the cause is in the host's log")
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status, self.detail)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if !self.invalid.is_empty() {
+            let invalid: Vec<_> =
+                self.invalid.iter().map(|(name, reason)| json!({ "name": name, "reason": reason })).collect();
+            body["invalid-params"] = json!(invalid);
+        }
+        Response::new(self.status.as_u16())
+            .header("content-type", "application/problem+json")
+            .body(serde_json::to_vec(&body).unwrap_or_default())
+    }
+}
+
+impl From<crate::kv::Error> for Problem {
+    fn from(error: crate::kv::Error) -> Self {
+        Self::internal(format_args!("key-value store: {error}"))
+    }
+}
+
+impl From<crate::config::Error> for Problem {
+    fn from(error: crate::config::Error) -> Self {
+        Self::internal(error)
+    }
+}

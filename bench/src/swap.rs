@@ -32,10 +32,11 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let v1 = std::fs::read(&hello)?;
     let v2 = with_custom_section(&v1, "civic-bench", b"v2");
     let versions = [v1, v2];
-    // Compile both once, so the measured swaps find them in the compile cache.
-    for version in versions.iter().rev() {
-        put(admin, version)?;
-    }
+    // The first swap to v2 compiles it; after that both are in the compile cache.
+    let started = Instant::now();
+    put(admin, &versions[1])?;
+    let cold = started.elapsed();
+    put(admin, &versions[0])?;
 
     let shape = options.shape(CONNECTIONS);
     let steady = measure(&url, &shape)?;
@@ -85,8 +86,9 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     };
     let ((live_p50, live_max), (reply_p50, reply_max)) = (ms(live), ms(first_reply));
     println!(
-        "PUT → live: p50 {live_p50:.1} ms (max {live_max:.1}); PUT → first reply of the new version: p50 {reply_p50:.1} ms (max {reply_max:.1}), {TIMED_SWAPS} swaps without load\n"
+        "PUT → live: p50 {live_p50:.1} ms (max {live_max:.1}); PUT → first reply of the new version: p50 {reply_p50:.1} ms (max {reply_max:.1}), {TIMED_SWAPS} swaps without load"
     );
+    println!("PUT → live for a version never compiled before: {:.0} ms\n", cold.as_secs_f64() * 1e3);
     Ok(())
 }
 

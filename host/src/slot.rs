@@ -61,6 +61,7 @@ pub struct Slot {
     keyvalue: KeyValue,
     limits: Limits,
     files: Vec<DirectoryGrant>,
+    env: Vec<(String, String)>,
     health: Option<RoutePath>,
     /// One permit per request allowed to run at once.
     running: Arc<Semaphore>,
@@ -84,6 +85,7 @@ impl Slot {
             keyvalue: KeyValue::new(city, &spec.name, spec.keyvalue.clone(), state.clone()),
             limits,
             files: spec.files.clone(),
+            env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             health: spec.health.clone(),
             running: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
             spec: Mutex::new(spec.clone()),
@@ -116,6 +118,11 @@ impl Slot {
     /// The host directories this component sees in this city.
     pub fn files(&self) -> &[DirectoryGrant] {
         &self.files
+    }
+
+    /// The environment variables this component sees in this city.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
     }
 
     /// The path a new version must answer with 2xx before it goes live.

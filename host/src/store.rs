@@ -1,9 +1,9 @@
 //! The state behind each guest instance: one fresh [`Store`] per request (and per linked callee),
 //! never reused, so nothing a citizen sent stays in memory for the next one.
 //!
-//! What a guest can reach is decided here: WASI with no environment and no sockets, only the
-//! directories its manifest grants (read-only unless marked writable); its own city's config;
-//! outgoing HTTP only as its slot allows.
+//! What a guest can reach is decided here: WASI with no sockets, only the environment variables
+//! and directories its manifest grants (directories read-only unless marked writable); its own
+//! city's config; outgoing HTTP only as its slot allows.
 
 use crate::engine::Engine;
 use crate::limits::CpuShare;
@@ -50,7 +50,8 @@ pub fn new_store(engine: &Engine, slot: Arc<Slot>, deadline: Instant) -> anyhow:
         .stderr(GuestOutput::new("stderr"))
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false);
+        .allow_ip_name_lookup(false)
+        .envs(slot.env());
     for grant in slot.files() {
         let perms = if grant.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
         wasi.preopened_dir(&grant.host, &grant.guest, perms)

@@ -295,3 +295,17 @@ async fn a_guest_sees_files_only_where_granted_and_read_only_unless_writable() {
     assert_eq!(get(&civic.url("/faulty/write"), None).await, (200, "written\n".into()));
     assert_eq!(std::fs::read_to_string(shared.join("written.txt")).unwrap(), "written by the guest");
 }
+
+#[tokio::test]
+async fn a_guest_sees_only_the_environment_variables_granted() {
+    let ws = Workspace::new();
+    let civic =
+        Civic::run(&[&City::new("lecce").component("faulty", FAULTY, "").route("/faulty", "faulty").write(&ws)]);
+    assert_eq!(get(&civic.url("/faulty/env"), None).await, (200, String::new()), "the host's own variables stay out");
+    drop(civic);
+
+    let granted = r#"env = { TZ = "Europe/Rome", LANG = "it_IT.UTF-8" }"#;
+    let city = City::new("lecce").component("faulty", FAULTY, granted).route("/faulty", "faulty");
+    let civic = Civic::run(&[&city.write(&ws)]);
+    assert_eq!(get(&civic.url("/faulty/env"), None).await, (200, "LANG=it_IT.UTF-8\nTZ=Europe/Rome\n".into()));
+}

@@ -2,6 +2,8 @@
 
 mod admin_client;
 mod check;
+mod inspect;
+mod new;
 mod run;
 mod status;
 mod swap;
@@ -33,6 +35,10 @@ pub enum Command {
     Rollback(swap::RollbackCommand),
     /// Show every city's components: version, hash, requests, errors.
     Status(status::StatusCommand),
+    /// Create a plugin crate, with a manifest that serves it.
+    New(new::NewCommand),
+    /// Print what a component imports and exports, as WIT.
+    Inspect(inspect::InspectCommand),
 }
 
 impl Command {
@@ -45,6 +51,8 @@ impl Command {
             Self::Swap(command) => command.execute(),
             Self::Rollback(command) => command.execute(),
             Self::Status(command) => command.execute(),
+            Self::New(command) => command.execute(),
+            Self::Inspect(command) => command.execute(),
         }
     }
 }

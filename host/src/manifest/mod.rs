@@ -62,6 +62,8 @@ pub struct ComponentSpec {
     pub limits: LimitOverrides,
     /// The host directories it may see.
     pub files: Vec<DirectoryGrant>,
+    /// The environment variables it sees.
+    pub env: BTreeMap<String, String>,
     /// The path a new version must answer with 2xx before a swap puts it live.
     pub health: Option<RoutePath>,
     /// Its `source` in the manifest, for errors found when it is compiled or linked.
@@ -71,8 +73,8 @@ pub struct ComponentSpec {
 impl ComponentSpec {
     /// Whether `other` sets the component up the same way, whatever its source.
     pub fn same_settings(&self, other: &Self) -> bool {
-        (&self.config, &self.keyvalue, &self.limits, &self.files, &self.health)
-            == (&other.config, &other.keyvalue, &other.limits, &other.files, &other.health)
+        (&self.config, &self.keyvalue, &self.limits, &self.files, &self.env, &self.health)
+            == (&other.config, &other.keyvalue, &other.limits, &other.files, &other.env, &other.health)
     }
 }
 
@@ -158,6 +160,7 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
                         max_body: component.limits.max_body,
                     },
                     files,
+                    env: component.env.clone(),
                     health: component.health.clone(),
                     at: manifest.at(&component.source),
                 }),

@@ -70,6 +70,9 @@ pub struct ComponentV1 {
     /// the component sees at absolute guest paths. Without it, it sees no files at all.
     #[serde(default)]
     pub files: BTreeMap<Spanned<String>, Spanned<DirectoryV1>>,
+    /// `env = { TZ = "Europe/Berlin" }`: environment variables it sees; without it, none.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
     /// `health = "/health"`: a path a new version must answer with 2xx before a swap puts it live.
     pub health: Option<RoutePath>,
 }

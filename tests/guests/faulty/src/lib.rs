@@ -31,6 +31,10 @@ impl wasi::exports::http::incoming_handler::Guest for Faulty {
                 Ok(text) => respond(out, 200, &text),
                 Err(e) => respond(out, 403, &format!("cannot read: {e}\n")),
             },
+            "/env" => {
+                let vars: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}\n")).collect();
+                respond(out, 200, &vars.concat())
+            }
             "/write" => match std::fs::write("/data/written.txt", "written by the guest") {
                 Ok(()) => respond(out, 200, "written\n"),
                 Err(e) => respond(out, 403, &format!("cannot write: {e}\n")),

@@ -6,7 +6,7 @@
 //! a request midway, and an old version is dropped when its last request ends.
 
 use crate::limits::Limits;
-use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest, DirectoryGrant, RoutePath};
+use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest, DirectoryGrant, Origin, RoutePath};
 use crate::metrics::SlotStats;
 use crate::state::State;
 use crate::state::keyvalue::KeyValue;
@@ -62,6 +62,7 @@ pub struct Slot {
     limits: Limits,
     files: Vec<DirectoryGrant>,
     env: Vec<(String, String)>,
+    outbound: Vec<Origin>,
     health: Option<RoutePath>,
     /// One permit per request allowed to run at once.
     running: Arc<Semaphore>,
@@ -86,6 +87,7 @@ impl Slot {
             limits,
             files: spec.files.clone(),
             env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            outbound: spec.outbound.clone(),
             health: spec.health.clone(),
             running: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
             spec: Mutex::new(spec.clone()),
@@ -123,6 +125,11 @@ impl Slot {
     /// The environment variables this component sees in this city.
     pub fn env(&self) -> &[(String, String)] {
         &self.env
+    }
+
+    /// The origins this component may send HTTP requests to in this city.
+    pub fn outbound(&self) -> &[Origin] {
+        &self.outbound
     }
 
     /// The path a new version must answer with 2xx before it goes live.

@@ -2,10 +2,10 @@
 //!
 //! A component is a plain Rust library crate built for `wasm32-wasip2`. It depends only on this
 //! crate: no WIT files, no binding generator. It names its request handler with [`service!`],
-//! reads its city's configuration with [`config`], keeps durable data in [`kv`] buckets, and logs
-//! with [`log`]; the Civic host routes
-//! requests to it, gives it a fresh sandbox per request, and shows its log lines tagged with the
-//! city and the component.
+//! reads its city's configuration with [`config`], keeps durable data in [`kv`] buckets, calls
+//! other HTTP services (a city's legacy systems) with [`outbound`], and logs with [`log`]; the
+//! Civic host routes requests to it, gives it a fresh sandbox per request, and shows its log
+//! lines tagged with the city and the component.
 //!
 //! # Example
 //!
@@ -51,6 +51,7 @@ pub mod config;
 mod http;
 pub mod kv;
 pub mod log;
+pub mod outbound;
 mod problem;
 mod router;
 

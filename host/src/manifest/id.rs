@@ -146,6 +146,50 @@ impl fmt::Display for BucketName {
     }
 }
 
+/// An origin a component may send HTTP requests to (`outbound = ["https://registry.example:8443"]`):
+/// scheme, host and port; the port defaults to the scheme's.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// The origin a request goes to; `None` without a scheme of `http`/`https` or a host.
+    pub fn of(uri: &http::Uri) -> Option<Self> {
+        let https = match uri.scheme_str()? {
+            "https" => true,
+            "http" => false,
+            _ => return None,
+        };
+        let host = uri.host()?.to_ascii_lowercase();
+        Some(Self { https, host, port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }) })
+    }
+}
+
+impl TryFrom<String> for Origin {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        let uri: Option<http::Uri> = value.parse().ok();
+        let bare = uri.as_ref().is_some_and(|u| u.path_and_query().is_none_or(|p| p.as_str() == "/"));
+        match uri.as_ref().and_then(Origin::of) {
+            Some(origin) if bare && !value.contains('@') => Ok(origin),
+            _ => Err(format!(
+                "invalid origin `{value}`: expected a scheme, host and optional port such as \
+                 `https://registry.example.org` or `http://127.0.0.1:9000`, without a path"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", if self.https { "https" } else { "http" }, self.host, self.port)
+    }
+}
+
 /// A route's path prefix (`path = "/kita"`): it matches the path itself and everything below it
 /// (`/kita`, `/kita/applications`), never a sibling that merely starts with the same letters
 /// (`/kitab`).

@@ -16,7 +16,7 @@ mod schema;
 mod source;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
-pub use id::{BucketName, CityId, ComponentName, HostName, RoutePath};
+pub use id::{BucketName, CityId, ComponentName, HostName, Origin, RoutePath};
 pub use source::{Digest, Source, Sources, WasmFile};
 
 use crate::limits::LimitOverrides;
@@ -64,6 +64,8 @@ pub struct ComponentSpec {
     pub files: Vec<DirectoryGrant>,
     /// The environment variables it sees.
     pub env: BTreeMap<String, String>,
+    /// The origins it may send HTTP requests to.
+    pub outbound: Vec<Origin>,
     /// The path a new version must answer with 2xx before a swap puts it live.
     pub health: Option<RoutePath>,
     /// Its `source` in the manifest, for errors found when it is compiled or linked.
@@ -73,8 +75,8 @@ pub struct ComponentSpec {
 impl ComponentSpec {
     /// Whether `other` sets the component up the same way, whatever its source.
     pub fn same_settings(&self, other: &Self) -> bool {
-        (&self.config, &self.keyvalue, &self.limits, &self.files, &self.env, &self.health)
-            == (&other.config, &other.keyvalue, &other.limits, &other.files, &other.env, &other.health)
+        (&self.config, &self.keyvalue, &self.limits, &self.files, &self.env, &self.outbound, &self.health)
+            == (&other.config, &other.keyvalue, &other.limits, &other.files, &other.env, &other.outbound, &other.health)
     }
 }
 
@@ -161,6 +163,7 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
                     },
                     files,
                     env: component.env.clone(),
+                    outbound: manifest.valid(&component.outbound).map(|(o, _)| o.clone()).collect(),
                     health: component.health.clone(),
                     at: manifest.at(&component.source),
                 }),
@@ -229,6 +232,8 @@ fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
         }
         check_elements(parsed, &component.keyvalue, diagnostics);
         check_unique(parsed.valid(&component.keyvalue), "bucket", diagnostics);
+        check_elements(parsed, &component.outbound, diagnostics);
+        check_unique(parsed.valid(&component.outbound), "outbound origin", diagnostics);
         for guest in component.files.keys() {
             let path = Path::new(guest.get_ref());
             let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));

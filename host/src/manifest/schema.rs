@@ -1,7 +1,7 @@
 //! The manifest's TOML shape, version 1. Every table rejects keys it does not know, and every
 //! value that a later check may complain about keeps its span.
 
-use super::id::{BucketName, CityId, ComponentName, HostName, RoutePath};
+use super::id::{BucketName, CityId, ComponentName, HostName, Origin, RoutePath};
 use super::source::Digest;
 use crate::limits::{Size, Timeout};
 use serde::{Deserialize, Deserializer, de};
@@ -70,6 +70,10 @@ pub struct ComponentV1 {
     /// the component sees at absolute guest paths. Without it, it sees no files at all.
     #[serde(default)]
     pub files: BTreeMap<Spanned<String>, Spanned<DirectoryV1>>,
+    /// `outbound = ["https://registry.example.org"]`: the origins it may send HTTP requests to;
+    /// any other request fails with `HTTP-request-denied`.
+    #[serde(default)]
+    pub outbound: Vec<Spanned<Checked<Origin>>>,
     /// `env = { TZ = "Europe/Berlin" }`: environment variables it sees; without it, none.
     #[serde(default)]
     pub env: BTreeMap<String, String>,

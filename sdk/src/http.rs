@@ -49,15 +49,22 @@ impl Request {
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
             let path = error.path().to_string();
             let inner = error.into_inner();
+            // serde_json appends " at line L column C"; the field's name says more to a client.
             let reason = inner.to_string();
-            // serde_json appends " at line L column C"; the field name says more to a client.
             let reason = reason.split(" at line ").next().unwrap_or(&reason).to_owned();
-            match inner.classify() {
-                serde_json::error::Category::Data if path != "." => Problem::invalid(path, reason),
-                _ => match missing_field(&reason) {
-                    Some(field) => Problem::invalid(field, "is missing"),
-                    None => Problem::bad_request(format!("the body is not the expected JSON: {reason}")),
-                },
+            let named = |field: &str| match path.as_str() {
+                "." | "" => field.to_owned(),
+                path if path.ends_with(field) => path.to_owned(),
+                path => format!("{path}.{field}"),
+            };
+            if let Some(field) = quoted_after(&reason, "missing field `") {
+                Problem::invalid(named(field), "is missing")
+            } else if let Some(field) = quoted_after(&reason, "unknown field `") {
+                Problem::invalid(named(field), "is not a field of this request")
+            } else if inner.classify() == serde_json::error::Category::Data && path != "." {
+                Problem::invalid(path, reason)
+            } else {
+                Problem::bad_request(format!("the body is not the expected JSON: {reason}"))
             }
         })?;
         deserializer.end().map_err(|_| Problem::bad_request("the body has more after its JSON value"))?;
@@ -262,9 +269,9 @@ fn write_response(response: Response, out: ResponseOutparam) {
     let _ = OutgoingBody::finish(outgoing_body, None);
 }
 
-/// The field of serde's "missing field `name`" message.
-fn missing_field(message: &str) -> Option<&str> {
-    message.strip_prefix("missing field `")?.split('`').next()
+/// The name in serde's "missing field `name`" or "unknown field `name`, …" messages.
+fn quoted_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    message.strip_prefix(prefix)?.split('`').next()
 }
 
 fn percent_decode(text: &str) -> String {

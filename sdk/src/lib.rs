@@ -48,6 +48,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod date;
 mod http;
 pub mod kv;
 pub mod log;

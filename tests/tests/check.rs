@@ -86,7 +86,7 @@ fn the_examples_check_ok_once_their_plugins_are_built() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok: 2 cities, 6 components (3 distinct), 6 routes\n");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok: 2 cities, 14 components (7 distinct), 14 routes\n");
 }
 
 #[test]

@@ -211,6 +211,13 @@ async fn a_client_that_disconnects_gives_back_its_place_at_once() {
     civic.wait_for_log(&["path=/faulty/sleep", "going to sleep"], LOG_WAIT).await;
     drop(waiting);
     civic.wait_for_log(&["component=faulty", "path=/faulty/sleep", "the client went away"], LOG_WAIT).await;
+    // The stop is asynchronous: the place is free once the aborted task has been dropped, a
+    // moment after the log line, never at its 60 s deadline.
+    let started = Instant::now();
+    while get(&civic.url("/faulty/ok"), None).await.0 == 503 {
+        assert!(started.elapsed() < Duration::from_secs(2), "the place was not given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     still_standing(&civic).await;
 
     // Gone in the middle of the body: nothing is stored.

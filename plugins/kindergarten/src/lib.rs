@@ -7,11 +7,9 @@
 //! out again by a second ticket counter that can never pass the number of withdrawals. The HTTP
 //! API is in README.md.
 
-mod date;
-
+use civic_sdk::date::Date;
 use civic_sdk::kv::Bucket;
 use civic_sdk::{Params, Problem, Request, Response, Router, config};
-use date::Date;
 use serde::{Deserialize, Serialize};
 
 civic_sdk::service!(serve);

@@ -157,6 +157,24 @@ impl Civic {
         civic
     }
 
+    /// [`Civic::run`] with the admin API on `127.0.0.1:0` and `token` as its token; its address
+    /// comes from [`Civic::admin_addr`].
+    pub fn run_with_admin(manifests: &[&Path], token: &str) -> Self {
+        let data = tempfile::tempdir().expect("cannot create a data directory");
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.path().as_os_str()];
+        args.extend(["--admin", "127.0.0.1:0"].map(std::ffi::OsStr::new));
+        args.extend(manifests.iter().map(|m| m.as_os_str()));
+        let mut civic = Self::start("run", &args, &[("CIVIC_ADMIN_TOKEN", token.as_ref())]);
+        civic._data = Some(data);
+        civic
+    }
+
+    /// Where the admin API listens, from its `admin on http://ADDR` line.
+    pub async fn admin_addr(&self) -> SocketAddr {
+        let line = self.wait_for_log(&["admin on http://"], Duration::from_secs(10)).await;
+        line.trim_start_matches("admin on http://").parse().expect("a socket address")
+    }
+
     /// `civic run --listen 127.0.0.1:0 --data-dir DATA EXTRA… MANIFESTS…`, once it listens.
     pub fn run_in(data: &Path, manifests: &[&Path], extra: &[&str]) -> Self {
         let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.as_os_str()];

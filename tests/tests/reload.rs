@@ -53,18 +53,9 @@ async fn watch_applies_a_changed_manifest_as_a_diff_and_rejects_a_broken_one() {
 #[tokio::test]
 async fn post_reload_applies_the_manifests_or_answers_their_errors() {
     let ws = Workspace::new();
-    let data = tempfile::tempdir().unwrap();
     let manifest = lecce(HELLO_CITY, "Ciao").write(&ws);
-    let args = [
-        "--data-dir".as_ref(),
-        data.path().as_os_str(),
-        "--admin".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        manifest.as_os_str(),
-    ];
-    let civic = Civic::start("run", &args, &[("CIVIC_ADMIN_TOKEN", "t0ken".as_ref())]);
-    let line = civic.wait_for_log(&["admin on http://"], LOG_WAIT).await;
-    let reload_url = format!("{}/v1/reload", line.trim_start_matches("admin on "));
+    let civic = Civic::run_with_admin(&[&manifest], "t0ken");
+    let reload_url = format!("http://{}/v1/reload", civic.admin_addr().await);
     let reload = || client().post(&reload_url).bearer_auth("t0ken").send();
 
     let response = reload().await.unwrap();

@@ -15,7 +15,6 @@ struct Host {
     civic: Civic,
     admin: String,
     ws: Workspace,
-    _data: tempfile::TempDir,
 }
 
 /// `hello` (hello-city) at `/hello`, with `more` in its manifest entry, and the admin API on.
@@ -24,18 +23,9 @@ async fn host(more: &str) -> Host {
     let more = format!("config = {{ city_name = \"Lecce\", greeting = \"Ciao\" }}\n{more}");
     let manifest = City::new("lecce").component("hello", HELLO_CITY, &more).route("/hello", "hello").write(&ws);
     ws.write("token", format!("{TOKEN}\n"));
-    let data = tempfile::tempdir().unwrap();
-    let args = [
-        "--data-dir".as_ref(),
-        data.path().as_os_str(),
-        "--admin".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        manifest.as_os_str(),
-    ];
-    let civic = Civic::start("run", &args, &[("CIVIC_ADMIN_TOKEN", TOKEN.as_ref())]);
-    let line = civic.wait_for_log(&["admin on http://"], Duration::from_secs(10)).await;
-    let admin = line.trim_start_matches("admin on http://").to_owned();
-    Host { civic, admin, ws, _data: data }
+    let civic = Civic::run_with_admin(&[&manifest], TOKEN);
+    let admin = civic.admin_addr().await.to_string();
+    Host { civic, admin, ws }
 }
 
 impl Host {

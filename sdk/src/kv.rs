@@ -130,6 +130,12 @@ impl Bucket {
         self.get(key)?.map(|bytes| serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()))).transpose()
     }
 
+    /// The values at `keys`, in order, decoded from JSON.
+    pub fn get_many_json<T: DeserializeOwned>(&self, keys: &[String]) -> Result<Vec<Option<T>>, Error> {
+        let decode = |bytes: Vec<u8>| serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()));
+        self.get_many(keys)?.into_iter().map(|value| value.map(decode).transpose()).collect()
+    }
+
     /// Stores `value` at `key` as JSON.
     pub fn set_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
         let bytes = serde_json::to_vec(value).map_err(|e| Error::Other(format!("cannot encode JSON: {e}")))?;

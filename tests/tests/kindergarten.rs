@@ -74,21 +74,73 @@ async fn places_go_by_choice_then_the_waiting_list_and_come_back_on_withdrawal()
     let (status, lea) = get_json(&civic, &format!("/kita/applications/{}", placed[2])).await;
     assert_eq!((status, lea["child_name"].as_str(), lea["facility"].as_str()), (200, Some("Lea"), Some("b")));
 
-    // Mia withdraws: her place at `a` is free again, once.
-    let withdraw = || client().delete(civic.url(&format!("/kita/applications/{}", placed[0]))).send();
-    let response = withdraw().await.unwrap();
+    // Mia withdraws: her place at `a` goes to Finn, who was waiting for it.
+    let withdraw = |i: usize| client().delete(civic.url(&format!("/kita/applications/{}", placed[i]))).send();
+    let response = withdraw(0).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap()["status"], "withdrawn");
-    let response = withdraw().await.unwrap();
-    assert_eq!(response.status(), 409);
-    assert_eq!(get_json(&civic, "/kita/facilities").await.1[0]["free"], 1);
+    assert_eq!(withdraw(0).await.unwrap().status(), 409);
+    let (_, finn) = get_json(&civic, &format!("/kita/applications/{}", placed[3])).await;
+    assert_eq!((finn["status"].as_str(), finn["facility"].as_str()), (Some("placed"), Some("a")));
+    assert_eq!(get_json(&civic, "/kita/facilities").await.1[0]["free"], 0);
     let (_, emil) = apply(&civic, &form("Emil", &["a"])).await;
-    assert_eq!((emil["status"].as_str(), emil["facility"].as_str()), (Some("placed"), Some("a")));
-    let (_, ida) = apply(&civic, &form("Ida", &["a"])).await;
-    assert_eq!(ida["status"], "waiting");
+    assert_eq!(emil["status"], "waiting");
+
+    // Lea gives up `b`; nobody waits for `b`, so it is free for the next application.
+    assert_eq!(withdraw(2).await.unwrap().status(), 200);
+    let (_, ida) = apply(&civic, &form("Ida", &["b"])).await;
+    assert_eq!((ida["status"].as_str(), ida["facility"].as_str()), (Some("placed"), Some("b")));
 
     let (status, missing) = get_json(&civic, "/kita/applications/K-999").await;
     assert_eq!((status, missing["detail"].as_str()), (404, Some("no application `K-999`")));
+}
+
+#[tokio::test]
+async fn a_freed_place_goes_to_the_family_that_waited_longest_and_only_once() {
+    let ws = Workspace::new();
+    let civic = Arc::new(Civic::run(&[&lecce(1).write(&ws)]));
+    let mut ids = Vec::new();
+    for child in ["Mia", "Jonas", "Lea"] {
+        let (_, application) = apply(&civic, &form(child, &["b"])).await;
+        ids.push(application["id"].as_str().unwrap().to_owned());
+    }
+    let status = |i: usize| {
+        let (civic, id) = (civic.clone(), ids[i].clone());
+        async move { get_json(&civic, &format!("/kita/applications/{id}")).await.1["status"].as_str().unwrap().to_owned() }
+    };
+    assert_eq!(
+        (status(0).await, status(1).await, status(2).await),
+        ("placed".into(), "waiting".into(), "waiting".into())
+    );
+
+    // Mia's family withdraws twice at once: one withdrawal counts, and Jonas, first in line, gets the place.
+    let withdrawals: Vec<_> = (0..2)
+        .map(|_| {
+            let url = civic.url(&format!("/kita/applications/{}", ids[0]));
+            tokio::spawn(async move { client().delete(url).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for withdrawal in withdrawals {
+        codes.push(withdrawal.await.unwrap());
+    }
+    codes.sort_unstable();
+    assert_eq!(codes, [200, 409]);
+    let (_, jonas) = get_json(&civic, &format!("/kita/applications/{}", ids[1])).await;
+    assert_eq!((jonas["status"].as_str(), jonas["facility"].as_str()), (Some("placed"), Some("b")));
+    assert_eq!(status(2).await, "waiting");
+    assert_eq!(get_json(&civic, "/kita/facilities").await.1[1]["free"], 0, "the place moved, it was not freed");
+
+    // Lea withdraws from the waiting list; then Jonas gives the place up: nobody waits, so it is free.
+    assert_eq!(
+        client().delete(civic.url(&format!("/kita/applications/{}", ids[2]))).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        client().delete(civic.url(&format!("/kita/applications/{}", ids[1]))).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(get_json(&civic, "/kita/facilities").await.1[1]["free"], 1);
 }
 
 #[tokio::test]

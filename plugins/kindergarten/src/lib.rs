@@ -3,9 +3,10 @@
 //! has one, or goes on the waiting list; families ask for the status and may withdraw.
 //!
 //! Places are never over-booked, however many applications arrive at once: each facility hands
-//! out its places by ticket (`increment` is atomic), and a place freed by a withdrawal is handed
-//! out again by a second ticket counter that can never pass the number of withdrawals. The HTTP
-//! API is in README.md.
+//! out its places by ticket (`increment` is atomic). A place freed by a withdrawal goes to the
+//! family that has waited longest for that facility, or, when nobody waits, back to the facility
+//! through a second ticket counter that can never pass the number of places given back. The
+//! HTTP API is in README.md.
 
 use civic_sdk::date::Date;
 use civic_sdk::kv::Bucket;
@@ -187,21 +188,62 @@ fn show(_: &Request, params: &Params) -> Result<Response, Problem> {
     Ok(Response::json(200, &application))
 }
 
-/// `DELETE /applications/:id`: withdraws; a place held is handed out again.
+/// `DELETE /applications/:id`: withdraws. A place held goes to the family that has waited
+/// longest for that facility, or back to the facility when nobody waits for it.
+///
+/// Two one-shot tokens (`increment` returning 1 wins) keep this exact under concurrency: a
+/// placed application is withdrawn once (`withdrawal/ID`), and a waiting one is settled once
+/// (`settled/ID`) — either withdrawn by its family or given a place by someone else's withdrawal.
 fn withdraw(_: &Request, params: &Params) -> Result<Response, Problem> {
     let (bucket, mut application) = load(params)?;
-    if application.status == Status::Withdrawn {
-        return Err(Problem::conflict(format!("application {} is already withdrawn", application.id)));
+    let id = application.id.clone();
+    let won = |token: String| -> Result<bool, Problem> { Ok(bucket.increment(&token, 1)? == 1) };
+    match application.status {
+        Status::Withdrawn => return Err(Problem::conflict(format!("application {id} is already withdrawn"))),
+        Status::Waiting if !won(settled_key(&id))? => {
+            let detail = format!("application {id} was just given a place; withdraw again to give it up");
+            return Err(Problem::conflict(detail));
+        }
+        Status::Placed if !won(format!("withdrawal/{id}"))? => {
+            return Err(Problem::conflict(format!("application {id} is already withdrawn")));
+        }
+        Status::Waiting | Status::Placed => {}
     }
     if let Some(facility) = application.facility.take() {
         let rules = Rules::from_config()?;
         if let Some(facility) = rules.facility(&facility) {
-            Seats::of(&bucket, facility).release()?;
+            hand_on(&bucket, facility)?;
         }
     }
     application.status = Status::Withdrawn;
-    bucket.set_json(&record_key(&application.id), &application)?;
+    bucket.set_json(&record_key(&id), &application)?;
     Ok(Response::json(200, &application))
+}
+
+/// Gives a freed place at `facility` to the earliest waiting application that chose it, or back
+/// to the facility's seats when none is waiting.
+fn hand_on(bucket: &Bucket, facility: &Facility) -> Result<(), Problem> {
+    let keys: Vec<String> = bucket.keys()?.into_iter().filter(|k| k.starts_with("application/")).collect();
+    let mut waiting: Vec<Application> = bucket
+        .get_many_json(&keys)?
+        .into_iter()
+        .flatten()
+        .filter(|a: &Application| a.status == Status::Waiting && a.choices.contains(&facility.id))
+        .collect();
+    waiting.sort_by_key(|a| a.id.trim_start_matches("K-").parse::<u64>().unwrap_or(u64::MAX));
+    for mut family in waiting {
+        if bucket.increment(&settled_key(&family.id), 1)? == 1 {
+            family.status = Status::Placed;
+            family.facility = Some(facility.id.clone());
+            bucket.set_json(&record_key(&family.id), &family)?;
+            return Ok(());
+        }
+    }
+    Seats::of(bucket, facility).release()
+}
+
+fn settled_key(id: &str) -> String {
+    format!("settled/{id}")
 }
 
 fn load(params: &Params) -> Result<(Bucket, Application), Problem> {

@@ -222,9 +222,11 @@ async fn an_acknowledged_application_survives_kill_9() {
     let manifest = lecce(1000).write(&ws);
     let mut civic = Civic::run_in(data.path(), &[&manifest], &[]);
 
-    // A family after another applies until the host is killed; every 201 is remembered.
+    // A family after another applies until the host is killed; every 201 is remembered, and the
+    // count of them is published so the kill can wait for enough of them.
     let url = civic.url("/kita/applications");
     let stop = Arc::new(AtomicBool::new(false));
+    let (count, mut counted) = tokio::sync::watch::channel(0usize);
     let applying = {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -242,15 +244,18 @@ async fn an_acknowledged_application_survives_kill_9() {
                 }
                 let Ok(application) = response.json::<Value>().await else { break };
                 acknowledged.push(application);
+                count.send_replace(acknowledged.len());
             }
             acknowledged
         })
     };
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Killed while the client is in the middle of its stream of writes.
+    let enough = tokio::time::timeout(Duration::from_secs(30), counted.wait_for(|n| *n >= 20)).await;
+    assert!(enough.is_ok_and(|seen| seen.is_ok()), "20 applications were not acknowledged in 30 s");
     civic.kill();
     stop.store(true, Ordering::Relaxed);
     let acknowledged = applying.await.unwrap();
-    assert!(acknowledged.len() >= 3, "only {} applications before the kill", acknowledged.len());
+    assert!(acknowledged.len() >= 20, "only {} applications before the kill", acknowledged.len());
 
     let civic = Civic::run_in(data.path(), &[&manifest], &[]);
     for application in &acknowledged {

@@ -40,17 +40,10 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let hello = options.plugin("hello_city");
     let manifest = crate::bench_city(dir.path(), &hello, "/hello", crate::http::HELLO_CONFIG)?;
-    let cities = civic_host::manifest::load(&[manifest]).map_err(|d| anyhow::anyhow!("{d}"))?;
-    let civic = |budgets| -> anyhow::Result<Runtime> {
-        let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
-        let limits = Limits::default();
-        let pool = PoolSize::for_cities(&limits, &cities);
-        let engine = Engine::new(EngineOptions { cache_dir: None, pool, budgets })?;
-        Runtime::new(engine, state, &limits, &cities).map_err(|d| anyhow::anyhow!("{d}"))
-    };
+    let civic = |budgets| in_process(&manifest, budgets);
     let paths = [
-        ("civic (`http::handle`)", Path::Civic(Box::new(civic(true)?))),
-        ("civic, budgets off (no memory limiter, no epoch deadline)", Path::Civic(Box::new(civic(false)?))),
+        ("civic (`http::handle`)", Path::Civic(Arc::new(civic(true)?))),
+        ("civic, budgets off (no memory limiter, no epoch deadline)", Path::Civic(Arc::new(civic(false)?))),
         ("wasmtime's own (`ProxyPre`, pooling)", Path::Raw(Raw::new(&std::fs::read(&hello)?)?)),
     ];
 
@@ -87,9 +80,19 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Civic's runtime for `manifest`, in this process, with an in-memory store.
+pub fn in_process(manifest: &std::path::Path, budgets: bool) -> anyhow::Result<Runtime> {
+    let cities = civic_host::manifest::load(&[manifest.to_path_buf()]).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
+    let limits = Limits::default();
+    let pool = PoolSize::for_cities(&limits, &cities);
+    let engine = Engine::new(EngineOptions { cache_dir: None, pool, budgets })?;
+    Runtime::new(engine, state, &limits, &cities).map_err(|d| anyhow::anyhow!("{d}"))
+}
+
 /// A way to serve the bench request.
 enum Path {
-    Civic(Box<Runtime>),
+    Civic(Arc<Runtime>),
     Raw(Raw),
 }
 
@@ -107,14 +110,15 @@ impl Path {
     }
 }
 
-struct Summary {
-    mean: f64,
-    p50: f64,
-    p99: f64,
+/// Mean, median and 99th percentile of a sample, in µs.
+pub struct Summary {
+    pub mean: f64,
+    pub p50: f64,
+    pub p99: f64,
 }
 
 impl Summary {
-    fn of(mut times: Vec<Duration>) -> Self {
+    pub fn of(mut times: Vec<Duration>) -> Self {
         times.sort_unstable();
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         let mean = times.iter().copied().map(us).sum::<f64>() / times.len() as f64;

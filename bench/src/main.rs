@@ -6,6 +6,7 @@ mod cities;
 mod http;
 mod instantiate;
 mod isolation;
+mod link;
 mod load;
 mod state;
 mod swap;
@@ -64,6 +65,8 @@ enum Scenario {
     Isolation,
     /// Latency while a component is swapped again and again, and how fast a swap goes live.
     Swap,
+    /// One linked call between two components next to the same call inside one component.
+    Link,
 }
 
 impl Options {
@@ -101,6 +104,9 @@ fn main() -> anyhow::Result<()> {
     }
     if all || options.scenario == Scenario::Swap {
         swap::run(&options)?;
+    }
+    if all || options.scenario == Scenario::Link {
+        link::run(&options)?;
     }
     Ok(())
 }

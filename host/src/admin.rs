@@ -134,6 +134,9 @@ fn slot_json(slot: &Slot) -> Value {
     value["requests"] = json!(slot.stats().requests());
     value["errors"] = json!(slot.stats().errors());
     value["previous"] = slot.previous().map_or(Value::Null, |previous| version_json(&previous));
+    let links: serde_json::Map<_, _> =
+        slot.links().iter().map(|(contract, callee)| (contract.to_string(), json!(callee.as_str()))).collect();
+    value["links"] = Value::Object(links);
     value
 }
 

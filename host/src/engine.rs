@@ -3,6 +3,7 @@
 //! every component may import, and compilation with an on-disk cache of compiled components.
 
 use crate::limits::PoolSize;
+use crate::link::Contracts;
 use crate::manifest::WasmFile;
 use crate::slot::Loaded;
 use crate::store::StoreData;
@@ -87,15 +88,25 @@ impl Engine {
     /// Compiles `wasm` (or takes it from the cache) and links it against the host.
     pub fn load(&self, wasm: &WasmFile) -> anyhow::Result<Loaded> {
         let component = self.compile(wasm)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| link_error(wasm, e))?;
-        let proxy = ProxyPre::new(pre).map_err(|e| {
-            anyhow::anyhow!(
-                "`{}` does not export `wasi:http/incoming-handler`, so it cannot serve requests: {e}",
+        let contracts = Contracts::of(&component, &self.engine);
+        let pre = if contracts.imports.is_empty() {
+            self.linker.instantiate_pre(&component)
+        } else {
+            // Its own linker: the host's, plus a forwarder for each function it imports.
+            let mut linker = self.linker.clone();
+            crate::link::define_imports(&mut linker, &contracts.imports)?;
+            linker.instantiate_pre(&component)
+        };
+        let pre = pre.map_err(|e| link_error(wasm, e))?;
+        let proxy = ProxyPre::new(pre.clone()).ok();
+        if proxy.is_none() && contracts.exports.is_empty() {
+            bail!(
+                "`{}` exports neither `wasi:http/incoming-handler` nor a contract, so it can serve nothing",
                 wasm.path.display()
-            )
-        })?;
+            );
+        }
         let exports = component.component_type().exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
-        Ok(Loaded { digest: wasm.digest, source: wasm.path.clone(), exports, proxy })
+        Ok(Loaded { digest: wasm.digest, source: wasm.path.clone(), exports, pre, proxy, contracts })
     }
 
     fn compile(&self, wasm: &WasmFile) -> anyhow::Result<Component> {

@@ -10,6 +10,8 @@
 //!   that version while the host serves, and rolling back.
 //! - [`limits`]: each component's budgets of memory, time, concurrency and request body.
 //! - [`http`]: the listener, the route table, and one request's life.
+//! - [`link`]: the micro-proxy that forwards a component's `civic:*` imports to the components
+//!   its city links them to, and the type checks of those links.
 //! - [`store`]: the sandbox state behind each instance; [`logging`], [`outbound`] and
 //!   [`state`] (durable key-value buckets) are the host interfaces it reaches.
 //! - [`admin`]: the operators' API (swap, rollback, reload, status, health, [`metrics`]);
@@ -26,6 +28,7 @@ pub mod data_dir;
 pub mod engine;
 pub mod http;
 pub mod limits;
+pub mod link;
 pub mod logging;
 pub mod manifest;
 pub mod metrics;

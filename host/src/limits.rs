@@ -72,6 +72,10 @@ static LONG_RUNNER_TURNS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
 
 /// What a guest does at an epoch tick: stop past its deadline; otherwise yield, and once it has
 /// run longer than a short request does, give back its turn and wait for the next one.
+///
+/// A linked call runs under its caller's share (see [`CpuShare::for_callee`]): the caller waits
+/// while its callee runs, so the two are one request, holding one turn.
+#[derive(Clone)]
 pub struct CpuShare {
     started: Instant,
     deadline: Instant,
@@ -82,6 +86,12 @@ impl CpuShare {
     /// The share of a request that started now and is due by `deadline`.
     pub fn new(deadline: Instant) -> Self {
         Self { started: Instant::now(), deadline, turn: Arc::default() }
+    }
+
+    /// The share of a callee of this request, due by its own `deadline`. It holds the caller's
+    /// turn: with a turn of its own to wait for, a callee could wait forever on its caller.
+    pub fn for_callee(&self, deadline: Instant) -> Self {
+        Self { deadline, ..self.clone() }
     }
 
     /// The epoch callback's answer.
@@ -241,6 +251,29 @@ mod tests {
         assert_eq!("2m".parse::<Timeout>().unwrap(), Timeout(Duration::from_secs(120)));
         assert!("0s".parse::<Timeout>().is_err());
         assert!("soon".parse::<Timeout>().is_err());
+    }
+
+    /// Runs the future an epoch tick of `share` waits on, as wasmtime would.
+    async fn tick(share: &CpuShare) {
+        match share.at_tick().unwrap() {
+            UpdateDeadline::YieldCustom(_, wait) => wait.await,
+            _ => panic!("a tick before the deadline yields"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_callee_runs_on_its_callers_turn() {
+        let far = Instant::now() + Duration::from_secs(60);
+        // A request that has run long enough to take turns, and holds one.
+        let caller = CpuShare { started: Instant::now() - 2 * SHORT_RUN, deadline: far, turn: Arc::default() };
+        tick(&caller).await;
+        let others = LONG_RUNNER_TURNS.available_permits() as u32;
+        let _all_taken = LONG_RUNNER_TURNS.clone().acquire_many_owned(others).await.unwrap();
+        // Its callee is part of the same request: the same start, the same turn.
+        let callee = caller.for_callee(far);
+        assert!(Arc::ptr_eq(&caller.turn, &callee.turn) && callee.started == caller.started);
+        let turned = tokio::time::timeout(Duration::from_secs(2), tick(&callee)).await;
+        assert!(turned.is_ok(), "the callee waited for a turn its own caller holds");
     }
 
     #[test]

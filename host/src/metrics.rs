@@ -1,5 +1,6 @@
-//! What operators read about each component in each city: requests, errors, latency and swaps,
-//! counted without locks on the request path and rendered in Prometheus' text format.
+//! What operators read about each component in each city: requests, errors, latency, swaps and
+//! the linked calls it answered, counted without locks on the request path and rendered in
+//! Prometheus' text format.
 
 use crate::http::router::Routes;
 use std::fmt::Write as _;
@@ -19,6 +20,9 @@ pub struct SlotStats {
     micros: AtomicU64,
     swaps: AtomicU64,
     rejected_swaps: AtomicU64,
+    /// Calls of its exports by other components, and those that did not return.
+    linked_calls: AtomicU64,
+    linked_call_failures: AtomicU64,
 }
 
 impl SlotStats {
@@ -38,6 +42,15 @@ impl SlotStats {
     pub fn record_swap(&self, accepted: bool) {
         let counter = if accepted { &self.swaps } else { &self.rejected_swaps };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a call of its exports by another component; `returned` is false when it trapped,
+    /// ran out of its budget or could not start.
+    pub fn record_linked_call(&self, returned: bool) {
+        self.linked_calls.fetch_add(1, Ordering::Relaxed);
+        if !returned {
+            self.linked_call_failures.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Requests served.
@@ -75,6 +88,14 @@ pub fn render(routes: &Routes) -> String {
     counter("civic_swaps_rejected_total", "Swaps refused before going live.", &|s| {
         s.rejected_swaps.load(Ordering::Relaxed)
     });
+    counter("civic_linked_calls_total", "Calls of the component's exports by other components.", &|s| {
+        s.linked_calls.load(Ordering::Relaxed)
+    });
+    counter(
+        "civic_linked_call_failures_total",
+        "Linked calls that trapped, ran out of budget or could not start.",
+        &|s| s.linked_call_failures.load(Ordering::Relaxed),
+    );
 
     let name = "civic_request_duration_seconds";
     let _ = writeln!(text, "# HELP {name} Time from routing a request to its answer's head.\n# TYPE {name} histogram");

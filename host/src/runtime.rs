@@ -10,7 +10,7 @@
 use crate::engine::Engine;
 use crate::http::router::{City, Routes};
 use crate::limits::Limits;
-use crate::manifest::{CitySpec, ComponentSpec, Diagnostic, Diagnostics, Digest};
+use crate::manifest::{CitySpec, ComponentName, ComponentSpec, Diagnostic, Diagnostics, Digest};
 use crate::slot::{Change, Loaded, Slot};
 use crate::state::State;
 use arc_swap::{ArcSwap, Guard};
@@ -100,9 +100,41 @@ fn find_slot(routes: &Routes, city: &str, name: &str) -> Option<Arc<Slot>> {
     city.slots.iter().find(|(n, _)| n.as_str() == name).map(|(_, slot)| slot.clone())
 }
 
+/// Type-checks the links of every component of `city` against the versions the plan puts live.
+fn check_links(city: &CitySpec, planned: &BTreeMap<ComponentName, Planned>) -> Vec<Diagnostic> {
+    let live: Vec<_> =
+        city.components.iter().filter_map(|spec| Some((spec, planned.get(&spec.name)?.live()))).collect();
+    let components: Vec<_> = live.iter().map(|(spec, loaded)| (*spec, &loaded.contracts)).collect();
+    crate::link::check(&city.id, &components)
+}
+
+/// A component that is routed to, or has a health path, must export `wasi:http/incoming-handler`.
+fn check_http(city: &CitySpec, planned: &BTreeMap<ComponentName, Planned>) -> Vec<Diagnostic> {
+    let serves_http = |name: &ComponentName| planned.get(name).is_none_or(|plan| plan.live().proxy.is_some());
+    let mut problems = Vec::new();
+    for spec in city.components.iter().filter(|spec| !serves_http(&spec.name)) {
+        let routes: Vec<_> =
+            city.routes.iter().filter(|r| r.component == spec.name).map(|r| format!("`{}`", r.path)).collect();
+        let needs = match (routes.as_slice(), &spec.health) {
+            ([], None) => continue,
+            ([], Some(health)) => format!("has the health path `{health}`"),
+            (routes, _) => format!("is routed at {}", routes.join(", ")),
+        };
+        let message = format!(
+            "component `{}` {needs}, but `{}` does not export `wasi:http/incoming-handler`, so it cannot serve requests",
+            spec.name,
+            spec.wasm.path.display()
+        );
+        problems.push(
+            Diagnostic::at(spec.at.clone(), message).note("a component that only serves contracts needs no route"),
+        );
+    }
+    problems
+}
+
 /// What becomes of each component: everything loaded, nothing live yet.
 struct Plan {
-    cities: Vec<(CitySpec, BTreeMap<crate::manifest::ComponentName, Planned>)>,
+    cities: Vec<(CitySpec, BTreeMap<ComponentName, Planned>)>,
 }
 
 enum Planned {
@@ -110,6 +142,16 @@ enum Planned {
     Swap(Arc<Slot>, Arc<Loaded>, Box<ComponentSpec>),
     /// A new slot; `true` when it replaces one whose settings changed.
     New(Arc<Slot>, bool),
+}
+
+impl Planned {
+    /// The version that serves once the plan is applied.
+    fn live(&self) -> Arc<Loaded> {
+        match self {
+            Self::Keep(slot) | Self::New(slot, _) => slot.current().loaded.clone(),
+            Self::Swap(_, loaded, _) => loaded.clone(),
+        }
+    }
 }
 
 impl Plan {
@@ -139,6 +181,7 @@ impl Plan {
             }
         };
         let mut planned_cities = Vec::with_capacity(cities.len());
+        let mut link_problems = Vec::new();
         for city in cities {
             let mut planned = BTreeMap::new();
             for spec in &city.components {
@@ -155,8 +198,11 @@ impl Plan {
                     planned.insert(spec.name.clone(), plan);
                 }
             }
+            link_problems.extend(check_links(city, &planned));
+            link_problems.extend(check_http(city, &planned));
             planned_cities.push((city.clone(), planned));
         }
+        diagnostics.extend(link_problems);
         diagnostics.into_result(Self { cities: planned_cities })
     }
 

@@ -6,16 +6,19 @@
 //! a request midway, and an old version is dropped when its last request ends.
 
 use crate::limits::Limits;
-use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest, DirectoryGrant, Origin, RoutePath};
+use crate::link::Contracts;
+use crate::manifest::{CityId, ComponentName, ComponentSpec, Contract, Digest, DirectoryGrant, Origin, RoutePath};
 use crate::metrics::SlotStats;
 use crate::state::State;
 use crate::state::keyvalue::KeyValue;
 use crate::store::StoreData;
 use arc_swap::ArcSwap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::InstancePre;
 use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
@@ -27,8 +30,13 @@ pub struct Loaded {
     pub source: PathBuf,
     /// The names of what it exports (`wasi:http/incoming-handler@0.2.0`, …).
     pub exports: Vec<String>,
-    /// Its `wasi:http/incoming-handler` export, pre-instantiated.
-    pub proxy: ProxyPre<StoreData>,
+    /// It, pre-instantiated: what a linked call instantiates.
+    pub pre: InstancePre<StoreData>,
+    /// Its `wasi:http/incoming-handler` export, when it has one; without it, the component can
+    /// only serve contracts (no route, no health path).
+    pub proxy: Option<ProxyPre<StoreData>>,
+    /// The contracts it imports and exports, for links.
+    pub contracts: Contracts,
 }
 
 /// A component as deployed in one slot: which one, since when, and its number in the slot's
@@ -64,6 +72,7 @@ pub struct Slot {
     env: Vec<(String, String)>,
     outbound: Vec<Origin>,
     health: Option<RoutePath>,
+    links: BTreeMap<Contract, ComponentName>,
     /// One permit per request allowed to run at once.
     running: Arc<Semaphore>,
     /// The manifest entry the slot was last loaded from, to tell what a reload changes.
@@ -89,6 +98,7 @@ impl Slot {
             env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             outbound: spec.outbound.clone(),
             health: spec.health.clone(),
+            links: spec.links.iter().map(|(contract, link)| (contract.clone(), link.component.clone())).collect(),
             running: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
             spec: Mutex::new(spec.clone()),
             current: ArcSwap::from_pointee(Version { loaded, number: 1, since: SystemTime::now() }),
@@ -135,6 +145,16 @@ impl Slot {
     /// The path a new version must answer with 2xx before it goes live.
     pub fn health(&self) -> Option<&RoutePath> {
         self.health.as_ref()
+    }
+
+    /// The component of this city that serves each contract this one imports.
+    pub fn links(&self) -> &BTreeMap<Contract, ComponentName> {
+        &self.links
+    }
+
+    /// The manifest entry the slot was last loaded from.
+    pub fn spec(&self) -> ComponentSpec {
+        self.spec.lock().expect("the spec lock").clone()
     }
 
     /// This component's budgets in this city.

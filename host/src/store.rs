@@ -7,13 +7,13 @@
 
 use crate::engine::Engine;
 use crate::limits::CpuShare;
+use crate::link::Callees;
 use crate::logging::GuestOutput;
 use crate::outbound::Outbound;
 use crate::slot::Slot;
 use crate::state::keyvalue::KeyValueView;
 use anyhow::Context as _;
 use std::sync::Arc;
-use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -28,9 +28,22 @@ pub struct StoreData {
     outbound: Outbound,
     limits: StoreLimits,
     slot: Arc<Slot>,
+    cpu: CpuShare,
+    /// The components its imports are linked to, when it has any.
+    pub callees: Option<Callees>,
 }
 
 impl StoreData {
+    /// This instance's share of the CPU, which its callees share.
+    pub fn cpu(&self) -> &CpuShare {
+        &self.cpu
+    }
+
+    /// The slot this instance belongs to.
+    pub fn slot(&self) -> &Arc<Slot> {
+        &self.slot
+    }
+
     /// What `wasi:config/store` answers to this instance.
     pub fn config(&mut self) -> WasiConfig<'_> {
         WasiConfig::from(self.slot.config())
@@ -42,9 +55,9 @@ impl StoreData {
     }
 }
 
-/// A fresh store for one instance of `slot`'s component, for a request due by `deadline`.
-/// Fails only when a granted directory can no longer be opened.
-pub fn new_store(engine: &Engine, slot: Arc<Slot>, deadline: Instant) -> anyhow::Result<Store<StoreData>> {
+/// A fresh store for one instance of `slot`'s component, running under `cpu` (which holds the
+/// deadline). Fails only when a granted directory can no longer be opened.
+pub fn new_store(engine: &Engine, slot: Arc<Slot>, cpu: CpuShare) -> anyhow::Result<Store<StoreData>> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(GuestOutput::new("stdout"))
         .stderr(GuestOutput::new("stderr"))
@@ -67,13 +80,14 @@ pub fn new_store(engine: &Engine, slot: Arc<Slot>, deadline: Instant) -> anyhow:
         // Growth past the limit fails inside the guest (`memory.grow` returns -1), not as a trap.
         limits: StoreLimitsBuilder::new().memory_size(memory_limit(&slot)).build(),
         slot,
+        cpu: cpu.clone(),
+        callees: None,
     };
     let mut store = Store::new(engine.wasmtime(), data);
     if engine.budgets() {
         store.limiter(|data| &mut data.limits);
-        let share = CpuShare::new(deadline);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| share.at_tick());
+        store.epoch_deadline_callback(move |_| cpu.at_tick());
     }
     Ok(store)
 }

@@ -2,14 +2,15 @@
 //!
 //! A new version is compiled, linked and checked before it goes live: it must provide every
 //! interface the current version exports (same package and interface, semver-compatible
-//! version), its imports must be ones the host provides, and when the manifest names a health
-//! route it must answer it with 2xx. Then the slot's current version is replaced in one atomic
+//! version), its imports must be ones the host provides, the city's links to and from it must
+//! type-check ([`crate::link::check`]), and when the manifest names a health route it must answer
+//! it with 2xx. A rollback checks the links too. Then the slot's current version is replaced in one atomic
 //! store: requests in flight finish on the old version, new ones get the new one. Key-value
 //! state belongs to the slot, so it is untouched.
 
 use crate::manifest::WasmFile;
 use crate::runtime::Runtime;
-use crate::slot::{Slot, Version};
+use crate::slot::{Loaded, Slot, Version};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,6 +45,13 @@ pub async fn swap(runtime: &Arc<Runtime>, city: &str, name: &str, bytes: Vec<u8>
 /// Puts the version before the current one back live.
 pub fn roll_back(runtime: &Runtime, city: &str, name: &str) -> Result<Arc<Version>, SwapError> {
     let slot = find(runtime, city, name)?;
+    // The city's other components may have changed since: the earlier version must still fit.
+    if let Some(previous) = slot.previous() {
+        check_links(runtime, &slot, &previous.loaded).map_err(|reason| {
+            tracing::warn!(city, component = name, "rollback rejected: {reason}");
+            SwapError::Rejected(reason)
+        })?;
+    }
     let version = slot.roll_back().ok_or_else(|| {
         SwapError::NoEarlierVersion(format!("`{name}` in `{city}` has no earlier version to roll back to"))
     })?;
@@ -56,7 +64,7 @@ fn find(runtime: &Runtime, city: &str, name: &str) -> Result<Arc<Slot>, SwapErro
 }
 
 /// Compiles and links the new bytes and runs every check; the reason when one fails.
-async fn check(runtime: &Arc<Runtime>, slot: &Arc<Slot>, bytes: Vec<u8>) -> Result<Arc<crate::slot::Loaded>, String> {
+async fn check(runtime: &Arc<Runtime>, slot: &Arc<Slot>, bytes: Vec<u8>) -> Result<Arc<Loaded>, String> {
     let wasm = WasmFile::from_bytes(PathBuf::from(format!("upload for {}/{}", slot.city(), slot.name())), bytes);
     // Compiling takes a while and all of a core: keep it off the threads that serve requests.
     let compiler = runtime.clone();
@@ -74,6 +82,7 @@ async fn check(runtime: &Arc<Runtime>, slot: &Arc<Slot>, bytes: Vec<u8>) -> Resu
         }
     }
     let loaded = Arc::new(loaded);
+    check_links(runtime, slot, &loaded)?;
     if let Some(path) = slot.health() {
         let candidate = Arc::new(Version { loaded: loaded.clone(), number: 0, since: std::time::SystemTime::now() });
         let status = crate::http::probe(runtime, slot.clone(), candidate, path.as_str()).await;
@@ -82,6 +91,23 @@ async fn check(runtime: &Arc<Runtime>, slot: &Arc<Slot>, bytes: Vec<u8>) -> Resu
         }
     }
     Ok(loaded)
+}
+
+/// The new version must serve what the city links to it, and be served what it imports.
+fn check_links(runtime: &Runtime, slot: &Arc<Slot>, loaded: &Arc<Loaded>) -> Result<(), String> {
+    let routes = runtime.routes();
+    let Some(city) = routes.cities().iter().find(|c| c.id == *slot.city()) else { return Ok(()) };
+    let live: Vec<_> = city
+        .slots
+        .values()
+        .map(|s| (s.spec(), if Arc::ptr_eq(s, slot) { loaded.clone() } else { s.current().loaded.clone() }))
+        .collect();
+    let components: Vec<_> = live.iter().map(|(spec, loaded)| (spec, &loaded.contracts)).collect();
+    let problems = crate::link::check(&city.id, &components);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(problems.iter().map(|p| p.message().to_owned()).collect::<Vec<_>>().join("; "))
 }
 
 /// Whether export `new` can stand in for `old`: the same package and interface, and a version

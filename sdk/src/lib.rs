@@ -3,7 +3,9 @@
 //! A component is a plain Rust library crate built for `wasm32-wasip2`. It depends only on this
 //! crate: no WIT files, no binding generator. It names its request handler with [`service!`],
 //! reads its city's configuration with [`config`], keeps durable data in [`kv`] buckets, calls
-//! other HTTP services (a city's legacy systems) with [`outbound`], and logs with [`log`]; the
+//! other HTTP services (a city's legacy systems) with [`outbound`], provides and calls the
+//! domain [`contracts`] that mashups are wired from ([`export!`], [`tax::assess`], …), and logs
+//! with [`log`]; the
 //! Civic host routes requests to it, gives it a fresh sandbox per request, and shows its log
 //! lines tagged with the city and the component.
 //!
@@ -47,7 +49,25 @@
 
 #![deny(missing_docs)]
 
+/// `wit_bindgen::generate!` over the platform's WIT (`wit/`, with the domain contracts of
+/// `wit/contracts`), for one world and options.
+macro_rules! bindings {
+    ($($options:tt)*) => {
+        wit_bindgen::generate!({
+            path: [
+                "../wit/contracts/registry.wit",
+                "../wit/contracts/education.wit",
+                "../wit/contracts/tax.wit",
+                "../wit/contracts/documents.wit",
+                "../wit",
+            ],
+            $($options)*
+        });
+    };
+}
+
 pub mod config;
+pub mod contracts;
 pub mod date;
 mod http;
 pub mod kv;
@@ -57,6 +77,7 @@ mod problem;
 mod router;
 
 pub use ::http::{Method, StatusCode, header};
+pub use contracts::{documents, education, registry, tax};
 pub use http::{IntoResponse, Request, Response};
 pub use problem::Problem;
 pub use router::{Handler, Params, Router};
@@ -95,6 +116,16 @@ macro_rules! service {
     };
 }
 
+/// Provides domain contracts beside the HTTP API: `export!(tax = Rules)` where `Rules`
+/// implements [`tax::exports::Guest`]; several at once as `export!(tax = A, registry = B)`.
+/// See [`tax`] for an example.
+#[macro_export]
+macro_rules! export {
+    ($($contract:ident = $implementation:ident),+ $(,)?) => {
+        $($crate::$contract::provider::export!($implementation with_types_in $crate::$contract::provider);)+
+    };
+}
+
 /// What [`service!`] expands to needs; not part of the API.
 #[doc(hidden)]
 pub mod __private {
@@ -104,12 +135,11 @@ pub mod __private {
 
     #[expect(missing_docs, reason = "generated bindings")]
     pub mod bindings {
-        wit_bindgen::generate!({
-            path: "../wit",
+        bindings!(
             world: "civic:platform/service",
             pub_export_macro: true,
             export_macro_name: "__export_service",
             generate_all,
-        });
+        );
     }
 }

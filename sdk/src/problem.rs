@@ -64,6 +64,16 @@ impl Problem {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The sentence that explains it.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// `(field, reason)` for each field of the input that was wrong.
+    pub fn invalid_fields(&self) -> &[(String, String)] {
+        &self.invalid
+    }
 }
 
 impl fmt::Display for Problem {
@@ -74,8 +84,9 @@ impl fmt::Display for Problem {
 
 impl std::error::Error for Problem {}
 
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+impl Problem {
+    /// The `application/problem+json` body, to answer with or to embed in a larger answer.
+    pub fn to_json(&self) -> serde_json::Value {
         let mut body = json!({
             "type": "about:blank",
             "title": self.status.canonical_reason().unwrap_or("Error"),
@@ -87,9 +98,15 @@ impl IntoResponse for Problem {
                 self.invalid.iter().map(|(name, reason)| json!({ "name": name, "reason": reason })).collect();
             body["invalid-params"] = json!(invalid);
         }
+        body
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
         Response::new(self.status.as_u16())
             .header("content-type", "application/problem+json")
-            .body(serde_json::to_vec(&body).unwrap_or_default())
+            .body(serde_json::to_vec(&self.to_json()).unwrap_or_default())
     }
 }
 

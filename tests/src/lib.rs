@@ -321,3 +321,17 @@ fn raw_exchange(addr: SocketAddr, request: &[u8], half_close: bool) -> String {
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// Today's date in UTC, as the components see it (`2026-11-22`).
+pub fn today() -> String {
+    let output = Command::new("date").args(["-u", "+%F"]).output().expect("`date` runs");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// A birth date `years` years before today, on the 15th of this month, so no month boundary is
+/// near and no leap day is involved.
+pub fn born_years_ago(years: i32) -> String {
+    let today = today();
+    let year: i32 = today[..4].parse().unwrap();
+    format!("{}-{}-15", year - years, &today[5..7])
+}

@@ -75,6 +75,25 @@ config = { issuer = "Lecce", signing_key = "111111111111111111111111111111111111
         };
     }
 
+    pub mod household_fees {
+        pub const ENTRY: super::Entry = super::Entry {
+            manifest: r#"config = { waste_base_cents = 6200, waste_per_member_cents = 1800, dog_cents = 3000, exempt_purposes = ["guide"] }"#,
+            routes: &[("GET", "/fees"), ("POST", "/assessments")],
+        };
+    }
+
+    /// Linked to the other plugins of the test city, by their plugin names.
+    pub mod relocation {
+        pub const ENTRY: super::Entry = super::Entry {
+            manifest: r#"[components.relocation.links]
+"civic:registry/registration@1" = "residency"
+"civic:education/enrollment@1" = "kindergarten"
+"civic:tax/assessment@1" = "local-tax"
+"civic:documents/certificates@1" = "census-certificate""#,
+            routes: &[("POST", "/moves")],
+        };
+    }
+
     /// The registry it calls is a closed port: good input gets 502, which the test allows for
     /// this plugin alone; bad input must still be a 4xx.
     pub mod id_status {
@@ -117,6 +136,9 @@ const FIELDS: &[&str] = &[
     "serial",
     "issuer",
     "issued_on",
+    "members",
+    "kindergarten",
+    "second_home_annual_rent_cents",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -86,7 +86,10 @@ fn the_examples_check_ok_once_their_plugins_are_built() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok: 2 cities, 14 components (7 distinct), 14 routes\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "ok: 2 cities, 17 components (9 distinct), 17 routes, 8 links\n"
+    );
 }
 
 #[test]
@@ -124,24 +127,25 @@ fn an_import_the_host_lacks_is_named() {
     let ws = Workspace::new();
     let component = ws.write(
         "foreign.wasm",
-        wat::parse_str(r#"(component (import "acme:registry/lookup@1.0.0" (instance (export "find" (func)))))"#)
+        wat::parse_str(r#"(component (import "wasi:nn/graph@0.2.0-rc-2024-10-28" (instance (export "load" (func)))))"#)
             .unwrap(),
     );
     let manifest = city(&ws, "city.toml", "lecce", "[]", &component);
     let (code, _, stderr) = check(&[&manifest], ws.path());
     assert_eq!(code, Some(1));
     assert!(stderr.contains("foreign.wasm` imports something this host does not provide"), "{stderr}");
-    assert!(stderr.contains("acme:registry/lookup@1.0.0"), "{stderr}");
+    assert!(stderr.contains("wasi:nn/graph@0.2.0-rc-2024-10-28"), "{stderr}");
 }
 
 #[test]
-fn a_component_without_an_http_handler_cannot_be_routed() {
+fn a_component_that_exports_nothing_is_refused() {
     let ws = Workspace::new();
     let component = ws.write("silent.wasm", wat::parse_str("(component)").unwrap());
     let manifest = city(&ws, "city.toml", "lecce", "[]", &component);
     let (code, _, stderr) = check(&[&manifest], ws.path());
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("silent.wasm` does not export `wasi:http/incoming-handler`"), "{stderr}");
+    let message = "silent.wasm` exports neither `wasi:http/incoming-handler` nor a contract, so it can serve nothing";
+    assert!(stderr.contains(message), "{stderr}");
 }
 
 #[test]

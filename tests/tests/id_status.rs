@@ -31,10 +31,8 @@ async fn legacy_registry() -> SocketAddr {
                     ),
                     "BROKEN001" => ("500 Internal Server Error", "<fehler>Datenbank nicht erreichbar</fehler>"),
                     "GARBLED01" => ("200 OK", "<dokument><nummer>GARBLED01</nummer><art>"),
-                    "SLOW00001" => {
-                        tokio::time::sleep(Duration::from_secs(20)).await;
-                        ("200 OK", "")
-                    }
+                    // A registry that hangs: it never answers.
+                    "SLOW00001" => std::future::pending().await,
                     _ => ("404 Not Found", "<fehler>unbekannt</fehler>"),
                 };
                 let answer = format!(

@@ -2,23 +2,11 @@
 //! withdrawal, problem+json errors naming the field, no over-booking under concurrency, and
 //! applications that survive `kill -9` of the host.
 
-use civic_tests::{City, Civic, KINDERGARTEN, Workspace, client};
+use civic_tests::{City, Civic, KINDERGARTEN, Workspace, born_years_ago, client, today};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// `YYYY-MM-DD` today (UTC), as the host's clock has it.
-fn today() -> String {
-    let output = std::process::Command::new("date").args(["-u", "+%F"]).output().expect("`date` runs");
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-/// A birth date `years` years before today, mid-year so no month boundary is near.
-fn born_years_ago(years: i32) -> String {
-    let year: i32 = today()[..4].parse().unwrap();
-    format!("{}-{}-15", year - years, &today()[5..7])
-}
 
 /// Lecce with the kindergarten at `/kita`: facilities `a` (`places_a` places) and `b` (1 place).
 fn lecce(places_a: u32) -> City {

@@ -1,7 +1,7 @@
 //! The license-plate plugin through the real binary: plate formats per district, availability,
 //! reservation and release, and never two holders for one plate under concurrency.
 
-use civic_tests::{City, Civic, LICENSE_PLATE, Workspace, client};
+use civic_tests::{City, Civic, LICENSE_PLATE, Workspace, client, today};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -9,11 +9,6 @@ fn city() -> City {
     let entry = r#"keyvalue = ["plates"]
 config = { districts = ["BHV", "HB"], reservation_days = 90 }"#;
     City::new("bremerhaven").component("license-plate", LICENSE_PLATE, entry).route("/kfz", "license-plate")
-}
-
-fn today() -> String {
-    let output = std::process::Command::new("date").args(["-u", "+%F"]).output().expect("`date` runs");
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 fn in_90_days() -> String {

@@ -2,7 +2,7 @@
 //! binary: a token is required, bad versions are refused with nothing changed, and under load
 //! every request is answered by exactly one version.
 
-use civic_tests::{City, Civic, FAULTY, HELLO_CITY, PLAIN_PROXY, Workspace, civic, client, get};
+use civic_tests::{City, Civic, FAULTY, HELLO_CITY, PLAIN_PROXY, TAX_ONLY, Workspace, civic, client, get};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -101,11 +101,10 @@ async fn a_bad_version_is_refused_and_nothing_changes() {
     let ws = &host.ws;
     let garbage = ws.write("garbage.wasm", b"\x00asm garbage");
     let core = ws.write("core.wasm", wat::parse_str("(module)").unwrap());
-    let no_http = ws.write("no-http.wasm", wat::parse_str("(component)").unwrap());
     let cases = [
         (&["swap", "lecce", "hello", garbage.to_str().unwrap()][..], "422", "is not a WebAssembly component"),
         (&["swap", "lecce", "hello", core.to_str().unwrap()], "422", "but a core module"),
-        (&["swap", "lecce", "hello", no_http.to_str().unwrap()], "422", "does not export `wasi:http/incoming-handler`"),
+        (&["swap", "lecce", "hello", TAX_ONLY], "422", "does not export `wasi:http/incoming-handler"),
         (&["swap", "lecce", "hello", FAULTY], "422", "answered its health route `/panic` with 500"),
         (&["swap", "rome", "hello", PLAIN_PROXY], "404", "no component `hello` in city `rome`"),
         (&["swap", "lecce", "kita", PLAIN_PROXY], "404", "no component `kita` in city `lecce`"),

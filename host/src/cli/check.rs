@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Check manifests and their components (files, hashes, imports) without serving anything.
+/// Check manifests and their components (files, hashes, imports, links) without serving anything.
 #[derive(clap::Args)]
 pub struct CheckCommand {
     /// City manifests to check together, as `civic run` would load them.
@@ -31,11 +31,13 @@ impl CheckCommand {
         let components: usize = cities.iter().map(|c| c.components.len()).sum();
         let distinct: HashSet<_> = cities.iter().flat_map(|c| &c.components).map(|c| c.wasm.digest).collect();
         let routes: usize = cities.iter().map(|c| c.routes.len()).sum();
+        let links: usize = cities.iter().flat_map(|c| &c.components).map(|c| c.links.len()).sum();
         println!(
-            "ok: {} {}, {components} components ({} distinct), {routes} routes",
+            "ok: {} {}, {components} components ({} distinct), {routes} routes{}",
             cities.len(),
             if cities.len() == 1 { "city" } else { "cities" },
-            distinct.len()
+            distinct.len(),
+            if links > 0 { format!(", {links} links") } else { String::new() }
         );
         Ok(())
     }

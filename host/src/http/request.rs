@@ -1,7 +1,9 @@
 //! One request: find its slot, run the component in a fresh store, turn every failure into a
 //! status code and a log line that names the city and the component.
 
-use crate::limits::Limits;
+use crate::http::router::City;
+use crate::limits::{CpuShare, Limits};
+use crate::link::{Callees, LinkError};
 use crate::manifest::ComponentName;
 use crate::runtime::Runtime;
 use crate::slot::{Slot, Version};
@@ -25,15 +27,16 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 /// Routes and serves one request. Never fails: problems become 4xx/5xx answers.
 ///
 /// Generic over the body so the benchmarks can drive it without a socket.
-pub async fn handle<B>(runtime: &Runtime, mut request: Request<B>) -> Response<HyperOutgoingBody>
+pub async fn handle<B>(runtime: &Arc<Runtime>, mut request: Request<B>) -> Response<HyperOutgoingBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
     let started = Instant::now();
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(request.uri().host());
-    let (prefix, slot) = match runtime.routes().route(host, request.uri().path()) {
-        Ok((prefix, slot)) => (HeaderValue::from_str(prefix.as_str()), slot.clone()),
+    let routes = runtime.routes();
+    let (city, prefix, slot) = match routes.route(host, request.uri().path()) {
+        Ok((city, prefix, slot)) => (city.clone(), HeaderValue::from_str(prefix.as_str()), slot.clone()),
         Err(no_route) => {
             tracing::debug!(method = %request.method(), uri = %request.uri(), "{no_route}");
             return plain(StatusCode::NOT_FOUND, no_route.to_string());
@@ -53,8 +56,9 @@ where
         method = %request.method(),
         path = %request.uri().path(),
     );
+    drop(routes);
     let version = slot.current();
-    let response = call(runtime, slot.clone(), version, request).instrument(span.clone()).await;
+    let response = call(runtime, &city, slot.clone(), version, request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     slot.stats().record(status, elapsed);
@@ -65,11 +69,14 @@ where
 
 /// `GET path` on `version` in `slot`'s context, live or not yet: its status once the whole
 /// answer has been read. How a swap checks a new version's health route.
-pub async fn probe(runtime: &Runtime, slot: Arc<Slot>, version: Arc<Version>, path: &str) -> StatusCode {
+pub async fn probe(runtime: &Arc<Runtime>, slot: Arc<Slot>, version: Arc<Version>, path: &str) -> StatusCode {
     let body = Empty::<Bytes>::new().map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
     let request = Request::get(path).header(header::HOST, "localhost").body(body).expect("a valid probe request");
     let span = tracing::info_span!("probe", city = %slot.city(), component = %slot.name(), path);
-    let response = call(runtime, slot, version, request).instrument(span).await;
+    let Some(city) = runtime.routes().cities().iter().find(|c| c.id == *slot.city()).cloned() else {
+        return StatusCode::NOT_FOUND;
+    };
+    let response = call(runtime, &city, slot, version, request).instrument(span).await;
     let status = response.status();
     match response.into_body().collect().await {
         Ok(_) => status,
@@ -79,7 +86,8 @@ pub async fn probe(runtime: &Runtime, slot: Arc<Slot>, version: Arc<Version>, pa
 
 /// Runs `version`'s `wasi:http/incoming-handler` on a new instance, within the slot's limits.
 async fn call<B>(
-    runtime: &Runtime,
+    runtime: &Arc<Runtime>,
+    city: &Arc<City>,
     slot: Arc<Slot>,
     version: Arc<Version>,
     request: Request<B>,
@@ -99,10 +107,14 @@ where
     }
     let (request, body) = watch_body(request, limits.max_body);
     let deadline = Instant::now() + limits.timeout;
-    let mut store = match new_store(runtime.engine(), slot, deadline) {
+    let linked = !slot.links().is_empty();
+    let mut store = match new_store(runtime.engine(), slot, CpuShare::new(deadline)) {
         Ok(store) => store,
         Err(e) => return failure(&name, format!("{e:#}")),
     };
+    if linked {
+        store.data_mut().callees = Some(Callees::new(runtime.clone(), city.clone()));
+    }
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let incoming = match store.data_mut().http().new_incoming_request(Scheme::Http, request) {
         Ok(incoming) => incoming,
@@ -120,7 +132,9 @@ where
         async move {
             let _running = running;
             let run = async {
-                let proxy = version.loaded.proxy.instantiate_async(&mut store).await?;
+                // Loading refuses a route or health path to a component without an HTTP export.
+                let proxy = version.loaded.proxy.as_ref().ok_or_else(|| wasmtime::format_err!("no HTTP export"))?;
+                let proxy = proxy.instantiate_async(&mut store).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
             };
             let ended = match tokio::time::timeout_at(deadline.into(), run).await {
@@ -144,6 +158,9 @@ where
             Ok(GuestEnd::PastDeadline) => past_deadline(&name, &limits, &body),
             Ok(GuestEnd::PoolExhausted) => busy(&name),
             Ok(GuestEnd::Failed) => internal_error(&name),
+            Ok(GuestEnd::LinkFailed(callee)) => {
+                plain(StatusCode::BAD_GATEWAY, format!("the `{callee}` service, which `{name}` relies on, failed"))
+            }
             Err(e) => failure(&name, format!("the component's task ended abnormally: {e}")),
         },
         // The guest's own timer has the same deadline: let it end the run and log why.
@@ -225,6 +242,8 @@ enum GuestEnd {
     PastDeadline,
     PoolExhausted,
     Failed,
+    /// A linked call failed; the component that failed.
+    LinkFailed(String),
 }
 
 impl GuestEnd {
@@ -233,6 +252,9 @@ impl GuestEnd {
             Self::PastDeadline
         } else if error.root_cause().downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
             Self::PoolExhausted
+        } else if let Some(link) = error.downcast_ref::<LinkError>() {
+            tracing::error!(callee = %link.callee, "{link}; answering 502");
+            Self::LinkFailed(link.callee.clone())
         } else {
             tracing::error!("component failed: {}", error.root_cause());
             tracing::debug!("component failure in full: {error:?}");
@@ -244,7 +266,7 @@ impl GuestEnd {
         match self {
             Self::PastDeadline => tracing::error!(timeout = ?limits.timeout, "component past its deadline"),
             Self::PoolExhausted => tracing::warn!("no free instance slot in the pool; answering 503"),
-            Self::Returned | Self::Failed => {}
+            Self::Returned | Self::Failed | Self::LinkFailed(_) => {}
         }
     }
 }

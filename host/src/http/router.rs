@@ -95,9 +95,11 @@ impl Routes {
         }
     }
 
-    /// The matching route's prefix and the slot serving a request.
-    pub fn route(&self, host: Option<&str>, path: &str) -> Result<(&RoutePath, &Arc<Slot>), NoRoute> {
-        self.city(host)?.route(path).ok_or_else(|| NoRoute::UnknownPath(path.to_owned()))
+    /// The city, the matching route's prefix and the slot serving a request.
+    pub fn route(&self, host: Option<&str>, path: &str) -> Result<(&Arc<City>, &RoutePath, &Arc<Slot>), NoRoute> {
+        let city = self.city(host)?;
+        let (prefix, slot) = city.route(path).ok_or_else(|| NoRoute::UnknownPath(path.to_owned()))?;
+        Ok((city, prefix, slot))
     }
 }
 

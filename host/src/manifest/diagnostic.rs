@@ -62,6 +62,11 @@ impl Diagnostic {
         Self { message, at: None, notes: Vec::new() }
     }
 
+    /// What is wrong, without location or notes.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Adds a line of help or context under the snippet.
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
@@ -109,6 +114,12 @@ impl Diagnostics {
         }
         self.0.sort_by_key(|d| d.at.as_ref().map(|at| (at.file.path.clone(), at.span.start)));
         Err(self)
+    }
+}
+
+impl Extend<Diagnostic> for Diagnostics {
+    fn extend<I: IntoIterator<Item = Diagnostic>>(&mut self, diagnostics: I) {
+        diagnostics.into_iter().for_each(|d| self.push(d));
     }
 }
 

@@ -190,6 +190,62 @@ impl fmt::Display for Origin {
     }
 }
 
+/// A linkable interface and its compatible versions, as a `links` key names it:
+/// `civic:tax/assessment@1` stands for every `1.x.y` of `civic:tax/assessment` (`@0.2` for every
+/// `0.2.y`, since below 1.0 the minor version breaks compatibility).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Contract(String);
+
+impl Contract {
+    /// The contract an import or export named like `civic:tax/assessment@1.2.0` belongs to;
+    /// `None` for an unversioned or `wasi:` name, which cannot be linked.
+    pub fn of(name: &str) -> Option<Self> {
+        let (interface, version) = name.split_once('@')?;
+        let version = semver::Version::parse(version).ok()?;
+        let range = if version.major > 0 { version.major.to_string() } else { format!("0.{}", version.minor) };
+        Self::try_from(format!("{interface}@{range}")).ok()
+    }
+
+    /// The key as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Contract {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        let syntax = || {
+            format!(
+                "invalid link `{value}`: expected a versioned interface such as `civic:tax/assessment@1` \
+                 (`@0.2` below version 1)"
+            )
+        };
+        let (interface, range) = value.split_once('@').ok_or_else(syntax)?;
+        let (package, name) = interface.split_once('/').ok_or_else(syntax)?;
+        let (namespace, package) = package.split_once(':').ok_or_else(syntax)?;
+        let ok_range = match range.split_once('.') {
+            None => range.parse::<u64>().is_ok_and(|major| major > 0),
+            Some((major, minor)) => major == "0" && minor.parse::<u64>().is_ok(),
+        };
+        let words = [namespace, package, name].iter().all(|w| check_kebab(w, "name").is_ok());
+        if !ok_range || !words {
+            return Err(syntax());
+        }
+        if namespace == "wasi" {
+            return Err(format!("`{value}` is provided by the host itself; only other interfaces are linked"));
+        }
+        Ok(Self(value))
+    }
+}
+
+impl fmt::Display for Contract {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A route's path prefix (`path = "/kita"`): it matches the path itself and everything below it
 /// (`/kita`, `/kita/applications`), never a sibling that merely starts with the same letters
 /// (`/kitab`).
@@ -263,6 +319,27 @@ mod tests {
         for bad in ["", "http://x", "x:8080", "a..b", "-a.b", "a b"] {
             assert!(HostName::try_from(bad.to_string()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn contracts_name_an_interface_and_a_compatible_range() {
+        let contract = |text: &str| Contract::try_from(text.to_owned());
+        assert!(contract("civic:tax/assessment@1").is_ok());
+        assert!(contract("civic:tax/assessment@0.2").is_ok());
+        for bad in [
+            "civic:tax/assessment",
+            "civic:tax/assessment@1.0.0",
+            "civic:tax/assessment@0",
+            "tax@1",
+            "wasi:http/types@0.2",
+        ] {
+            assert!(contract(bad).is_err(), "{bad}");
+        }
+        let of = |name: &str| Contract::of(name).map(|c| c.0);
+        assert_eq!(of("civic:tax/assessment@1.4.2").as_deref(), Some("civic:tax/assessment@1"));
+        assert_eq!(of("civic:tax/assessment@0.2.1").as_deref(), Some("civic:tax/assessment@0.2"));
+        assert_eq!(of("wasi:http/types@0.2.12"), None);
+        assert_eq!(of("civic:tax/assessment"), None);
     }
 
     #[test]

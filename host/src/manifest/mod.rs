@@ -16,7 +16,7 @@ mod schema;
 mod source;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
-pub use id::{BucketName, CityId, ComponentName, HostName, Origin, RoutePath};
+pub use id::{BucketName, CityId, ComponentName, Contract, HostName, Origin, RoutePath};
 pub use source::{Digest, Source, Sources, WasmFile};
 
 use crate::limits::LimitOverrides;
@@ -68,6 +68,8 @@ pub struct ComponentSpec {
     pub outbound: Vec<Origin>,
     /// The path a new version must answer with 2xx before a swap puts it live.
     pub health: Option<RoutePath>,
+    /// Which component of the city serves each contract it imports.
+    pub links: BTreeMap<Contract, Link>,
     /// Its `source` in the manifest, for errors found when it is compiled or linked.
     pub at: Location,
 }
@@ -75,9 +77,20 @@ pub struct ComponentSpec {
 impl ComponentSpec {
     /// Whether `other` sets the component up the same way, whatever its source.
     pub fn same_settings(&self, other: &Self) -> bool {
+        let links = |spec: &Self| spec.links.iter().map(|(c, l)| (c.clone(), l.component.clone())).collect::<Vec<_>>();
         (&self.config, &self.keyvalue, &self.limits, &self.files, &self.env, &self.outbound, &self.health)
             == (&other.config, &other.keyvalue, &other.limits, &other.files, &other.env, &other.outbound, &other.health)
+            && links(self) == links(other)
     }
+}
+
+/// A `links` entry: the component that serves a contract, and where the manifest says so.
+#[derive(Clone, Debug)]
+pub struct Link {
+    /// The component, in the same city.
+    pub component: ComponentName,
+    /// The entry in the manifest.
+    pub at: Location,
 }
 
 /// A host directory a component sees, resolved and known to exist at load.
@@ -165,6 +178,14 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
                     env: component.env.clone(),
                     outbound: manifest.valid(&component.outbound).map(|(o, _)| o.clone()).collect(),
                     health: component.health.clone(),
+                    links: component
+                        .links
+                        .iter()
+                        .filter_map(|(key, target)| {
+                            let contract = Contract::try_from(key.get_ref().clone()).ok()?;
+                            Some((contract, Link { component: target.get_ref().clone(), at: manifest.at(target) }))
+                        })
+                        .collect(),
                     at: manifest.at(&component.source),
                 }),
                 Err(diagnostic) => diagnostics.push(diagnostic),
@@ -244,6 +265,7 @@ fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
             }
         }
     }
+    check_links(parsed, diagnostics);
     for route in &m.routes {
         let component = route.component.get_ref();
         if !m.components.keys().any(|name| name.get_ref() == component) {
@@ -260,6 +282,67 @@ fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
                 )
                 .note(note),
             );
+        }
+    }
+}
+
+/// Every `links` key is a contract, every target a component of the city, and no chain of links
+/// comes back to where it started.
+fn check_links(parsed: &Parsed, diagnostics: &mut Diagnostics) {
+    let components = &parsed.manifest.components;
+    for (name, component) in components {
+        for (key, target) in &component.links {
+            if let Err(message) = Contract::try_from(key.get_ref().clone()) {
+                diagnostics.push(Diagnostic::at(parsed.at(key), message));
+            }
+            if !components.keys().any(|n| n.get_ref() == target.get_ref()) {
+                let known = components.keys().map(|k| format!("`{}`", k.get_ref())).collect::<Vec<_>>();
+                diagnostics.push(
+                    Diagnostic::at(
+                        parsed.at(target),
+                        format!(
+                            "`{}` links `{}` to unknown component `{}`",
+                            name.get_ref(),
+                            key.get_ref(),
+                            target.get_ref()
+                        ),
+                    )
+                    .note(format!("the components are {}", known.join(", "))),
+                );
+            }
+        }
+    }
+    // Depth-first from each component; a link back onto the current path closes a cycle, which
+    // is reported once, at that link.
+    let targets = |name: &ComponentName| {
+        components.iter().find(|(n, _)| n.get_ref() == name).into_iter().flat_map(|(_, c)| c.links.values())
+    };
+    let mut reported: Vec<Vec<ComponentName>> = Vec::new();
+    for start in components.keys() {
+        let mut path = vec![start.get_ref().clone()];
+        let mut stack = vec![targets(start.get_ref()).collect::<Vec<_>>()];
+        while let Some(next) = stack.last_mut() {
+            let Some(target) = next.pop() else {
+                stack.pop();
+                path.pop();
+                continue;
+            };
+            let target_name = target.get_ref();
+            if let Some(from) = path.iter().position(|n| n == target_name) {
+                let mut cycle = path[from..].to_vec();
+                cycle.sort();
+                if !reported.contains(&cycle) {
+                    reported.push(cycle);
+                    let trail: Vec<_> = path[from..].iter().chain([target_name]).map(|n| format!("`{n}`")).collect();
+                    diagnostics.push(
+                        Diagnostic::at(parsed.at(target), format!("link cycle: {}", trail.join(" → ")))
+                            .note("a component cannot reach itself through links"),
+                    );
+                }
+            } else if path.len() <= components.len() {
+                path.push(target_name.clone());
+                stack.push(targets(target_name).collect());
+            }
         }
     }
 }

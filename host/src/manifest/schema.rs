@@ -79,6 +79,10 @@ pub struct ComponentV1 {
     pub env: BTreeMap<String, String>,
     /// `health = "/health"`: a path a new version must answer with 2xx before a swap puts it live.
     pub health: Option<RoutePath>,
+    /// Contract (`civic:tax/assessment@1`) → the component that serves it; keys are checked by
+    /// `Contract::try_from` so that each error points at its key.
+    #[serde(default)]
+    pub links: BTreeMap<Spanned<String>, Spanned<ComponentName>>,
 }
 
 /// A directory in `files`: `"templates"` (read-only) or `{ path = "outbox", writable = true }`.

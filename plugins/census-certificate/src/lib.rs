@@ -1,15 +1,17 @@
 //! Residence (census) certificates: the city issues a certificate that a person lives at an
 //! address since a date, signed with the city's Ed25519 key from its config, and anyone can have
 //! a certificate verified; a certificate changed in any field no longer verifies. The HTTP API
-//! is in README.md.
+//! is in README.md; issuing also serves the `civic:documents/certificates` contract.
 
 use civic_sdk::date::Date;
+use civic_sdk::documents::exports as documents;
 use civic_sdk::kv::Bucket;
 use civic_sdk::{Params, Problem, Request, Response, Router, config};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _};
 use serde::{Deserialize, Serialize};
 
 civic_sdk::service!(serve);
+civic_sdk::export!(documents = Contract);
 
 /// The bucket the city's manifest must grant (`keyvalue = ["certificates"]`), for serial numbers.
 const BUCKET: &str = "certificates";
@@ -77,7 +79,10 @@ struct Form {
 
 /// `POST /certificates`: issues and signs a certificate.
 fn issue(request: &Request, _: &Params) -> Result<Response, Problem> {
-    let form: Form = request.json()?;
+    Ok(Response::json(201, &sign(request.json()?)?))
+}
+
+fn sign(form: Form) -> Result<Signed, Problem> {
     for (field, value) in
         [("given_name", &form.given_name), ("family_name", &form.family_name), ("address", &form.address)]
     {
@@ -107,7 +112,7 @@ fn issue(request: &Request, _: &Params) -> Result<Response, Problem> {
         issued_on: today,
     };
     let signature = hex::encode(key.sign(&certificate.signed_bytes()).to_bytes());
-    Ok(Response::json(201, &Signed { certificate, signature }))
+    Ok(Signed { certificate, signature })
 }
 
 #[derive(Serialize)]
@@ -127,4 +132,38 @@ fn verify(request: &Request, _: &Params) -> Result<Response, Problem> {
     let valid = key.verify(&signed.certificate.signed_bytes(), &Signature::from_bytes(&bytes)).is_ok();
     let reason = (!valid).then_some("the signature does not match this certificate and this city's key");
     Ok(Response::json(200, &Verdict { valid, reason }))
+}
+
+/// `civic:documents/certificates`: the same certificate as `POST /certificates`.
+struct Contract;
+
+impl documents::Guest for Contract {
+    fn issue_residence_certificate(
+        request: documents::ResidenceRequest,
+    ) -> Result<documents::Signed, documents::Failure> {
+        let date = |field: &str, text: &str| {
+            Date::parse(text).ok_or_else(|| Problem::invalid(field, "must be a date written like 2026-03-14"))
+        };
+        let Signed { certificate: c, signature } = sign(Form {
+            birth_date: date("birth-date", &request.birth_date)?,
+            resident_since: date("resident-since", &request.resident_since)?,
+            given_name: request.given_name,
+            family_name: request.family_name,
+            address: request.address,
+        })?;
+        Ok(documents::Signed {
+            certificate: documents::ResidenceCertificate {
+                serial: c.serial,
+                issuer: c.issuer,
+                given_name: c.given_name,
+                family_name: c.family_name,
+                birth_date: c.birth_date.to_string(),
+                address: c.address,
+                resident_since: c.resident_since.to_string(),
+                issued_on: c.issued_on.to_string(),
+            },
+            algorithm: "Ed25519".to_owned(),
+            signature,
+        })
+    }
 }

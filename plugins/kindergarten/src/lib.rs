@@ -6,14 +6,16 @@
 //! out its places by ticket (`increment` is atomic). A place freed by a withdrawal goes to the
 //! family that has waited longest for that facility, or, when nobody waits, back to the facility
 //! through a second ticket counter that can never pass the number of places given back. The
-//! HTTP API is in README.md.
+//! HTTP API is in README.md; applying also serves the `civic:education/enrollment` contract.
 
 use civic_sdk::date::Date;
+use civic_sdk::education::exports as education;
 use civic_sdk::kv::Bucket;
 use civic_sdk::{Params, Problem, Request, Response, Router, config};
 use serde::{Deserialize, Serialize};
 
 civic_sdk::service!(serve);
+civic_sdk::export!(education = Contract);
 
 /// The bucket the city's manifest must grant (`keyvalue = ["applications"]`).
 const BUCKET: &str = "applications";
@@ -116,8 +118,14 @@ struct FacilityView<'a> {
 
 /// `POST /applications`: checks the form, then places the child or puts it on the waiting list.
 fn apply(request: &Request, _: &Params) -> Result<Response, Problem> {
+    let application = admit(request.json()?)?;
+    let location = format!("{}/applications/{}", request.header("x-forwarded-prefix").unwrap_or(""), application.id);
+    Ok(Response::json(201, &application).header("location", &location))
+}
+
+/// Places the child at the first choice with a free place, or puts it on the waiting list.
+fn admit(form: Form) -> Result<Application, Problem> {
     let rules = Rules::from_config()?;
-    let form: Form = request.json()?;
     let child_name = form.child_name.trim();
     if child_name.is_empty() || child_name.chars().count() > 100 {
         return Err(Problem::invalid("child_name", "must be 1 to 100 characters"));
@@ -160,8 +168,7 @@ fn apply(request: &Request, _: &Params) -> Result<Response, Problem> {
         submitted: today.to_string(),
     };
     bucket.set_json(&record_key(&application.id), &application)?;
-    let location = format!("{}/applications/{}", request.header("x-forwarded-prefix").unwrap_or(""), application.id);
-    Ok(Response::json(201, &application).header("location", &location))
+    Ok(application)
 }
 
 fn check_choices(rules: &Rules, choices: &[String]) -> Result<(), Problem> {
@@ -300,5 +307,29 @@ impl<'a> Seats<'a> {
         let freed = self.bucket.counter(&self.freed)?;
         let reissued = self.bucket.counter(&self.reissued)?.min(freed);
         Ok(self.places - issued + freed - reissued)
+    }
+}
+
+/// `civic:education/enrollment`: the same application as `POST /applications`.
+struct Contract;
+
+impl education::Guest for Contract {
+    fn apply(form: education::ApplicationForm) -> Result<education::Application, education::Failure> {
+        let application = admit(Form {
+            child_name: form.child_name,
+            birth_date: form.birth_date,
+            guardian: form.guardian,
+            choices: form.choices,
+        })?;
+        Ok(education::Application {
+            id: application.id,
+            placement: match application.status {
+                Status::Placed => education::Placement::Placed,
+                Status::Waiting => education::Placement::Waiting,
+                Status::Withdrawn => education::Placement::Withdrawn,
+            },
+            facility: application.facility,
+            submitted: application.submitted,
+        })
     }
 }

@@ -1,11 +1,14 @@
 //! Local taxes with each city's rates, reductions and exemptions from its config: the dog tax
 //! and the second-home tax. Amounts are integer cents throughout; reductions round in the
-//! citizen's favour. The HTTP API is in README.md.
+//! citizen's favour. The HTTP API is in README.md; the same rules serve the
+//! `civic:tax/assessment` contract for mashups.
 
+use civic_sdk::tax::exports as tax;
 use civic_sdk::{Params, Problem, Request, Response, Router, config};
 use serde::{Deserialize, Serialize};
 
 civic_sdk::service!(serve);
+civic_sdk::export!(tax = Contract);
 
 fn serve(request: Request) -> Response {
     Router::new()
@@ -100,8 +103,11 @@ struct DogTax {
 
 /// `POST /assessments/dog-tax`: one line per dog, in the order given.
 fn dog_tax(request: &Request, _: &Params) -> Result<Response, Problem> {
-    let rates = Rates::from_config()?;
-    let form: DogTaxForm = request.json()?;
+    let assessed = assess_dogs(&Rates::from_config()?, &request.json()?)?;
+    Ok(Response::json(200, &assessed))
+}
+
+fn assess_dogs(rates: &Rates, form: &DogTaxForm) -> Result<DogTax, Problem> {
     if form.dogs.is_empty() || form.dogs.len() > MAX_DOGS {
         return Err(Problem::invalid("dogs", format!("must list 1 to {MAX_DOGS} dogs")));
     }
@@ -133,7 +139,7 @@ fn dog_tax(request: &Request, _: &Params) -> Result<Response, Problem> {
     let reduction_cents =
         if form.low_income { reducible * u64::from(rates.low_income_reduction_percent) / 100 } else { 0 };
     let total_cents = lines.iter().map(|line| line.cents).sum::<u64>() - reduction_cents;
-    Ok(Response::json(200, &DogTax { tax: "dog-tax", lines, reduction_cents, total_cents }))
+    Ok(DogTax { tax: "dog-tax", lines, reduction_cents, total_cents })
 }
 
 #[derive(Deserialize)]
@@ -155,8 +161,11 @@ struct SecondHomeTax {
 
 /// `POST /assessments/second-home-tax`: a share of the year's net rent, unless exempt.
 fn second_home_tax(request: &Request, _: &Params) -> Result<Response, Problem> {
-    let rates = Rates::from_config()?.second_home_tax;
-    let form: SecondHomeForm = request.json()?;
+    let assessed = assess_second_home(&Rates::from_config()?.second_home_tax, request.json()?)?;
+    Ok(Response::json(200, &assessed))
+}
+
+fn assess_second_home(rates: &SecondHomeRates, form: SecondHomeForm) -> Result<SecondHomeTax, Problem> {
     if form.annual_rent_cents > MAX_RENT_CENTS {
         return Err(Problem::invalid("annual_rent_cents", format!("must be at most {MAX_RENT_CENTS}")));
     }
@@ -171,12 +180,46 @@ fn second_home_tax(request: &Request, _: &Params) -> Result<Response, Problem> {
         Some(_) => 0,
         None => form.annual_rent_cents * u64::from(rates.percent_of_rent) / 100,
     };
-    let answer = SecondHomeTax {
+    Ok(SecondHomeTax {
         tax: "second-home-tax",
         base_cents: form.annual_rent_cents,
         percent: rates.percent_of_rent,
         exempt: form.exempt_reason,
         total_cents,
-    };
-    Ok(Response::json(200, &answer))
+    })
+}
+
+/// `civic:tax/assessment`: a household's dog tax and, for a second home, its second-home tax.
+struct Contract;
+
+impl tax::Guest for Contract {
+    fn assess(household: tax::Household) -> Result<tax::Assessment, tax::Failure> {
+        let rates = Rates::from_config()?;
+        let (mut lines, mut reduction_cents) = (Vec::new(), 0);
+        if !household.dogs.is_empty() {
+            let dogs =
+                household.dogs.into_iter().map(|d| Dog { name: d.name, dangerous: d.dangerous, purpose: d.purpose });
+            let form = DogTaxForm { dogs: dogs.collect(), low_income: household.low_income };
+            let assessed = assess_dogs(&rates, &form)?;
+            reduction_cents = assessed.reduction_cents;
+            lines.extend(assessed.lines.into_iter().map(|line| tax::Line {
+                tax: assessed.tax.to_owned(),
+                item: line.dog,
+                cents: line.cents,
+                reason: line.reason,
+            }));
+        }
+        if let Some(annual_rent_cents) = household.second_home_annual_rent_cents {
+            let form = SecondHomeForm { annual_rent_cents, exempt_reason: None };
+            let assessed = assess_second_home(&rates.second_home_tax, form)?;
+            lines.push(tax::Line {
+                tax: assessed.tax.to_owned(),
+                item: "second home".to_owned(),
+                cents: assessed.total_cents,
+                reason: format!("{}% of the annual rent", assessed.percent),
+            });
+        }
+        let total_cents = lines.iter().map(|line| line.cents).sum::<u64>() - reduction_cents;
+        Ok(tax::Assessment { lines, reduction_cents, total_cents })
+    }
 }

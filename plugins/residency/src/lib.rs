@@ -5,10 +5,12 @@
 
 use civic_sdk::date::Date;
 use civic_sdk::kv::Bucket;
+use civic_sdk::registry::exports as registry;
 use civic_sdk::{Params, Problem, Request, Response, Router, config};
 use serde::{Deserialize, Serialize};
 
 civic_sdk::service!(serve);
+civic_sdk::export!(registry = Contract);
 
 /// The bucket the city's manifest must grant (`keyvalue = ["registrations"]`).
 const BUCKET: &str = "registrations";
@@ -81,8 +83,15 @@ struct Registration {
 
 /// `POST /registrations`.
 fn register(request: &Request, _: &Params) -> Result<Response, Problem> {
+    let registration = enter(request.json()?)?;
+    let location =
+        format!("{}/registrations/{}", request.header("x-forwarded-prefix").unwrap_or(""), registration.number);
+    Ok(Response::json(201, &registration).header("location", &location))
+}
+
+/// Checks the form and keeps the registration under a new number.
+fn enter(form: Form) -> Result<Registration, Problem> {
     let rules = Rules::from_config()?;
-    let form: Form = request.json()?;
     let today = Date::today();
     check(&rules, &form, today)?;
     let bucket = Bucket::open(BUCKET)?;
@@ -98,9 +107,7 @@ fn register(request: &Request, _: &Params) -> Result<Response, Problem> {
         previous_address: form.previous_address.filter(|a| !a.trim().is_empty()),
     };
     bucket.set_json(&record_key(&registration.number), &registration)?;
-    let location =
-        format!("{}/registrations/{}", request.header("x-forwarded-prefix").unwrap_or(""), registration.number);
-    Ok(Response::json(201, &registration).header("location", &location))
+    Ok(registration)
 }
 
 fn check(rules: &Rules, form: &Form, today: Date) -> Result<(), Problem> {
@@ -153,4 +160,37 @@ fn show(_: &Request, params: &Params) -> Result<Response, Problem> {
 
 fn record_key(number: &str) -> String {
     format!("registration/{number}")
+}
+
+/// `civic:registry/registration`: the same registration as `POST /registrations`.
+struct Contract;
+
+impl registry::Guest for Contract {
+    fn register(household: registry::MoveIn) -> Result<registry::Registration, registry::Failure> {
+        let date = |field: String, text: &str| {
+            Date::parse(text).ok_or_else(|| Problem::invalid(field, "must be a date written like 2026-03-14"))
+        };
+        let mut persons = Vec::with_capacity(household.persons.len());
+        for (i, person) in household.persons.into_iter().enumerate() {
+            let birth_date = date(format!("persons[{i}].birth-date"), &person.birth_date)?;
+            persons.push(Person { given_name: person.given_name, family_name: person.family_name, birth_date });
+        }
+        let address = household.address;
+        let registration = enter(Form {
+            persons,
+            address: Address {
+                street: address.street,
+                house_number: address.house_number,
+                postal_code: address.postal_code,
+            },
+            moved_in: date("moved-in".to_owned(), &household.moved_in)?,
+            previous_address: household.previous_address,
+        })?;
+        Ok(registry::Registration {
+            number: registration.number,
+            city: registration.city,
+            registered_on: registration.registered_on.to_string(),
+            late: registration.late,
+        })
+    }
 }

@@ -4,8 +4,8 @@
 //! without relinking; every hop is a span in the log.
 
 use civic_tests::{
-    CENSUS_CERTIFICATE, City, Civic, KINDERGARTEN, LINK_BENCH, RELOCATION, RESIDENCY, TAX_CHANGED, TAX_ONLY, TAX_V2,
-    TEST_TAX, Workspace, born_years_ago, civic, client, today,
+    CENSUS_CERTIFICATE, City, Civic, KINDERGARTEN, LINK_BENCH, REGISTRY_VIA_TAX, RELOCATION, RESIDENCY, TAX_CHANGED,
+    TAX_ONLY, TAX_V2, TEST_TAX, Workspace, born_years_ago, civic, client, today,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -15,13 +15,19 @@ const TOKEN: &str = "links-admin-token";
 /// Lecce with the relocation mashup at `/umzug`, linked to the catalogue and to `tax` for taxes;
 /// `tax` is `tax_wasm` with `tax_entry`.
 fn lecce(tax_wasm: &str, tax_entry: &str) -> City {
-    let relocation = r#"[components.relocation.links]
-"civic:registry/registration@1" = "residency"
+    catalogue(mashup("residency"), tax_wasm, tax_entry)
+}
+
+/// Lecce with the relocation mashup at `/umzug`, registering with the component `registry`.
+fn mashup(registry: &str) -> City {
+    let relocation = format!(
+        r#"[components.relocation.links]
+"civic:registry/registration@1" = "{registry}"
 "civic:education/enrollment@1" = "kindergarten"
 "civic:tax/assessment@1" = "tax"
-"civic:documents/certificates@1" = "certificates""#;
-    catalogue(City::new("lecce").component("relocation", RELOCATION, relocation), tax_wasm, tax_entry)
-        .route("/umzug", "relocation")
+"civic:documents/certificates@1" = "certificates""#
+    );
+    City::new("lecce").component("relocation", RELOCATION, &relocation).route("/umzug", "relocation")
 }
 
 /// `city` with the services the relocation mashup is linked to.
@@ -195,6 +201,31 @@ async fn a_failing_callee_fails_its_request_with_502_and_nothing_else() {
 }
 
 #[tokio::test]
+async fn a_busy_callee_answers_503_so_the_client_can_retry() {
+    let ws = Workspace::new();
+    let manifest = lecce(TEST_TAX, r#"limits = { timeout = "3s", max_concurrency = 1 }"#).write(&ws);
+    let civic = Civic::run(&[&manifest]);
+    // One move takes `tax`'s only place and spins there until its deadline. Once it has passed
+    // the registration, the step before the tax, a second move finds `tax` busy.
+    let (spun, busy) = tokio::join!(relocate(&civic, "spin"), async {
+        civic.wait_for_log(&["callee=residency", "linked call"], Duration::from_secs(5)).await;
+        for _ in 0..100 {
+            let (status, body) = relocate(&civic, "Bello").await;
+            if status != 201 {
+                return (status, body);
+            }
+        }
+        panic!("`tax` never looked busy");
+    });
+    assert_eq!(busy, (503, "the `tax` service is busy; try again\n".to_owned()));
+    assert_eq!(spun.0, 502, "{}", spun.1);
+    civic.wait_for_log(&["callee=tax", "it is busy", "answering 503"], Duration::from_secs(5)).await;
+    // With its place free again, the same move goes through.
+    let (status, body) = relocate(&civic, "Bello").await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
 async fn a_component_without_an_http_api_serves_its_contract_but_cannot_be_routed() {
     let ws = Workspace::new();
     let civic = Civic::run(&[&lecce(TAX_ONLY, "").write(&ws)]);
@@ -226,6 +257,27 @@ async fn a_callee_is_instantiated_once_per_request_and_never_reused_by_the_next(
     for _ in 0..2 {
         let (status, body) = civic_tests::get(&civic.url("/bench/linked?calls=3"), None).await;
         assert_eq!((status, body.as_str()), (200, "900 per member, call 3 of this instance"));
+    }
+}
+
+#[tokio::test]
+async fn a_callee_reached_by_two_paths_is_one_instance_per_request() {
+    let ws = Workspace::new();
+    let city = catalogue(mashup("registry"), TEST_TAX, "").component(
+        "registry",
+        REGISTRY_VIA_TAX,
+        r#"links = { "civic:tax/assessment@1" = "tax" }"#,
+    );
+    let civic = Civic::run(&[&city.write(&ws)]);
+    for _ in 0..2 {
+        let (status, body) = relocate(&civic, "Bello").await;
+        assert_eq!(status, 201, "{body}");
+        let receipt: Value = serde_json::from_str(&body).unwrap();
+        let step =
+            |name: &str| receipt["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap().clone();
+        // relocation → registry → tax first, then relocation → tax: the same instance of `tax`.
+        assert_eq!(step("registration")["result"]["number"], "via tax: per member, call 1 of this instance");
+        assert_eq!(step("tax")["result"]["lines"][0]["reason"], "per member, call 2 of this instance");
     }
 }
 

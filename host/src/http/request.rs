@@ -3,7 +3,7 @@
 
 use crate::http::router::City;
 use crate::limits::{CpuShare, Limits};
-use crate::link::{Callees, LinkError};
+use crate::link::{Callees, Cause, LinkError};
 use crate::manifest::ComponentName;
 use crate::runtime::Runtime;
 use crate::slot::{Slot, Version};
@@ -100,7 +100,7 @@ where
     let limits = *slot.limits();
     let Some(running) = slot.try_start() else {
         tracing::warn!(max_concurrency = limits.max_concurrency, "too many requests at once; answering 503");
-        return busy(&name);
+        return busy(name.as_str());
     };
     if declared_length(&request).is_some_and(|length| length > limits.max_body) {
         return too_large(limits.max_body);
@@ -156,11 +156,12 @@ where
         Ok(Err(_)) => match guest.await {
             Ok(GuestEnd::Returned) => failure(&name, "the component returned without setting a response".into()),
             Ok(GuestEnd::PastDeadline) => past_deadline(&name, &limits, &body),
-            Ok(GuestEnd::PoolExhausted) => busy(&name),
+            Ok(GuestEnd::PoolExhausted) => busy(name.as_str()),
             Ok(GuestEnd::Failed) => internal_error(&name),
             Ok(GuestEnd::LinkFailed(callee)) => {
                 plain(StatusCode::BAD_GATEWAY, format!("the `{callee}` service, which `{name}` relies on, failed"))
             }
+            Ok(GuestEnd::LinkBusy(callee)) => busy(&callee),
             Err(e) => failure(&name, format!("the component's task ended abnormally: {e}")),
         },
         // The guest's own timer has the same deadline: let it end the run and log why.
@@ -244,6 +245,8 @@ enum GuestEnd {
     Failed,
     /// A linked call failed; the component that failed.
     LinkFailed(String),
+    /// A linked call found its callee busy; that component.
+    LinkBusy(String),
 }
 
 impl GuestEnd {
@@ -253,8 +256,9 @@ impl GuestEnd {
         } else if error.root_cause().downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
             Self::PoolExhausted
         } else if let Some(link) = error.downcast_ref::<LinkError>() {
-            tracing::error!(callee = %link.callee, "{link}; answering 502");
-            Self::LinkFailed(link.callee.clone())
+            let busy = matches!(link.cause, Cause::Busy);
+            tracing::error!(callee = %link.callee, "{link}; answering {}", if busy { 503 } else { 502 });
+            if busy { Self::LinkBusy(link.callee.clone()) } else { Self::LinkFailed(link.callee.clone()) }
         } else {
             tracing::error!("component failed: {}", error.root_cause());
             tracing::debug!("component failure in full: {error:?}");
@@ -266,7 +270,7 @@ impl GuestEnd {
         match self {
             Self::PastDeadline => tracing::error!(timeout = ?limits.timeout, "component past its deadline"),
             Self::PoolExhausted => tracing::warn!("no free instance slot in the pool; answering 503"),
-            Self::Returned | Self::Failed | Self::LinkFailed(_) => {}
+            Self::Returned | Self::Failed | Self::LinkFailed(_) | Self::LinkBusy(_) => {}
         }
     }
 }
@@ -365,7 +369,7 @@ fn past_deadline(component: &ComponentName, limits: &Limits, body: &BodyWatch) -
     plain(StatusCode::GATEWAY_TIMEOUT, format!("the `{component}` service took longer than {timeout:?}"))
 }
 
-fn busy(component: &ComponentName) -> Response<HyperOutgoingBody> {
+fn busy(component: &str) -> Response<HyperOutgoingBody> {
     let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, format!("the `{component}` service is busy; try again"));
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response

@@ -5,10 +5,11 @@
 //! - [`Contracts`]: which linkable interfaces a component imports and exports, with the type of
 //!   each function, read once when it is loaded.
 //! - [`define_imports`]: every imported function becomes a host function that forwards the call.
-//! - [`Callees`]: per request, the callees instantiated so far. A callee runs in its own store
-//!   with its own limits, config and buckets; it is instantiated on first use, once per calling
-//!   instance, from whatever version its slot holds at that moment — so swapping a callee needs
-//!   no relinking. Values cross by copy (contracts have no resources).
+//! - [`Chain`]: per top-level request, the callees instantiated so far. A callee runs in its own
+//!   store with its own limits, config and buckets; it is instantiated on first use, once per
+//!   request however many instances call it, from whatever version its slot holds at that
+//!   moment — so swapping a callee needs no relinking. Values cross by copy (contracts have no
+//!   resources).
 //! - [`check`]: the type checks that run at load, in `civic check`, on reload and on swap.
 
 mod check;
@@ -22,9 +23,9 @@ use crate::runtime::Runtime;
 use crate::slot::{Slot, Version};
 use crate::store::{StoreData, new_store};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{Mutex as AsyncMutex, OwnedSemaphorePermit};
 use tracing::Instrument as _;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, Instance, Linker, Val};
@@ -136,7 +137,7 @@ impl Hop {
         let data = caller.data_mut();
         let caller_name = data.slot().name().clone();
         let callee_name = data.slot().links().get(&self.contract).cloned();
-        let fail = |callee: &str, cause: String| LinkError {
+        let fail = |callee: &str, cause: Cause| LinkError {
             caller: caller_name.clone(),
             callee: callee.to_owned(),
             interface: self.interface.clone(),
@@ -144,8 +145,9 @@ impl Hop {
             cause,
         };
         let cpu = data.cpu().clone();
-        let (Some(callee_name), Some(callees)) = (callee_name, data.callees.as_mut()) else {
-            return Err(fail("nothing", "the import is not linked".into()).into());
+        let chain = data.callees.as_ref().and_then(Callees::chain);
+        let (Some(callee_name), Some(chain)) = (callee_name, chain) else {
+            return Err(fail("nothing", Cause::Failed("the import is not linked".into())).into());
         };
         let span = tracing::info_span!(
             "link",
@@ -156,9 +158,15 @@ impl Hop {
         );
         let started = Instant::now();
         let outcome = async {
-            let callee = callees.open(&callee_name, &cpu).await.map_err(|cause| fail(callee_name.as_str(), cause))?;
-            let func =
-                callee.function(&self.contract, &self.function).map_err(|cause| fail(callee_name.as_str(), cause))?;
+            let callee = chain.open(&callee_name, &cpu).await.map_err(|cause| fail(callee_name.as_str(), cause))?;
+            // Links are acyclic, so a callee is never in a call already; if it were, waiting
+            // for it would wait for ourselves.
+            let mut callee = callee
+                .try_lock_owned()
+                .map_err(|_| fail(callee_name.as_str(), Cause::Failed("it is already in a call".into())))?;
+            let func = callee
+                .function(&self.contract, &self.function)
+                .map_err(|cause| fail(callee_name.as_str(), Cause::Failed(cause)))?;
             func.call_async(&mut callee.store, params, results).await.map_err(|error| {
                 // A failure further down the chain is reported as it is: it names the culprit.
                 match error.downcast::<LinkError>() {
@@ -169,7 +177,7 @@ impl Hop {
         }
         .instrument(span.clone())
         .await;
-        if let Some(slot) = callees.city.slots.get(&callee_name) {
+        if let Some(slot) = chain.city.slots.get(&callee_name) {
             slot.stats().record_linked_call(outcome.is_ok());
         }
         let duration_us = started.elapsed().as_micros() as u64;
@@ -181,12 +189,25 @@ impl Hop {
     }
 }
 
-fn describe(error: &wasmtime::Error) -> String {
+fn describe(error: &wasmtime::Error) -> Cause {
     if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-        "it ran past its deadline".to_owned()
+        Cause::Failed("it ran past its deadline".to_owned())
+    } else if error.root_cause().downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        Cause::Busy
     } else {
-        format!("it failed: {}", error.root_cause())
+        Cause::Failed(format!("it failed: {}", error.root_cause()))
     }
+}
+
+/// Why a linked call did not return.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    /// The callee had no place for another instance: worth trying again later.
+    #[error("it is busy (at its `max_concurrency`, or the host at its instance limit)")]
+    Busy,
+    /// Anything else.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// A linked call that did not return: the request it belongs to fails with 502.
@@ -202,35 +223,60 @@ pub struct LinkError {
     /// The function.
     pub function: String,
     /// What happened.
-    pub cause: String,
+    pub cause: Cause,
 }
 
-/// The callees of one calling instance, opened on first use.
-pub struct Callees {
+/// The callees of one top-level request, opened on first use and shared by every instance in
+/// its chain: a component reached by two paths (A→C and A→B→C) is instantiated once.
+pub struct Chain {
     runtime: Arc<Runtime>,
     city: Arc<City>,
-    open: HashMap<ComponentName, Callee>,
+    open: Mutex<HashMap<ComponentName, Arc<AsyncMutex<Callee>>>>,
+}
+
+impl Chain {
+    /// The instance of `name`, instantiated now, under the caller's `cpu` share, if this is the
+    /// request's first call to it.
+    async fn open(self: &Arc<Self>, name: &ComponentName, cpu: &CpuShare) -> Result<Arc<AsyncMutex<Callee>>, Cause> {
+        if let Some(callee) = self.lock().get(name) {
+            return Ok(callee.clone());
+        }
+        let unknown = || Cause::Failed("it is not a component of the city".into());
+        let slot = self.city.slots.get(name).ok_or_else(unknown)?.clone();
+        let callee = Arc::new(AsyncMutex::new(Callee::start(self, slot, cpu).await?));
+        Ok(self.lock().entry(name.clone()).or_insert(callee).clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ComponentName, Arc<AsyncMutex<Callee>>>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How an instance reaches its request's [`Chain`]. The top-level instance owns it; a callee,
+/// which the chain owns, only refers to it (a strong reference would be a cycle, never freed).
+pub enum Callees {
+    /// Held by the top-level instance.
+    Owner(Arc<Chain>),
+    /// Held by a callee.
+    Member(Weak<Chain>),
 }
 
 impl Callees {
-    /// Callees from `city`'s slots as the request found them.
+    /// A new chain for a request served from `city`'s slots as the request found them.
     pub fn new(runtime: Arc<Runtime>, city: Arc<City>) -> Self {
-        Self { runtime, city, open: HashMap::new() }
+        Self::Owner(Arc::new(Chain { runtime, city, open: Mutex::default() }))
     }
 
-    /// The instance of `name`, instantiated now, under the caller's `cpu` share, if this is its
-    /// first call.
-    async fn open(&mut self, name: &ComponentName, cpu: &CpuShare) -> Result<&mut Callee, String> {
-        if !self.open.contains_key(name) {
-            let slot = self.city.slots.get(name).ok_or("it is not a component of the city")?.clone();
-            let callee = Callee::start(&self.runtime, &self.city, slot, cpu).await?;
-            self.open.insert(name.clone(), callee);
+    /// The chain, while its request lasts.
+    fn chain(&self) -> Option<Arc<Chain>> {
+        match self {
+            Self::Owner(chain) => Some(chain.clone()),
+            Self::Member(chain) => chain.upgrade(),
         }
-        Ok(self.open.get_mut(name).expect("opened above"))
     }
 }
 
-/// A callee's instance, alive until the calling instance is dropped.
+/// A callee's instance, alive until its request's top-level instance is dropped.
 struct Callee {
     store: Store<StoreData>,
     instance: Instance,
@@ -240,14 +286,14 @@ struct Callee {
 }
 
 impl Callee {
-    async fn start(runtime: &Arc<Runtime>, city: &Arc<City>, slot: Arc<Slot>, cpu: &CpuShare) -> Result<Self, String> {
-        let running = slot.try_start().ok_or("it is busy (at its `max_concurrency`)")?;
+    async fn start(chain: &Arc<Chain>, slot: Arc<Slot>, cpu: &CpuShare) -> Result<Self, Cause> {
+        let running = slot.try_start().ok_or(Cause::Busy)?;
         let version = slot.current();
         let cpu = cpu.for_callee(Instant::now() + slot.limits().timeout);
         let linked = !slot.links().is_empty();
-        let mut store = new_store(runtime.engine(), slot, cpu).map_err(|e| format!("{e:#}"))?;
+        let mut store = new_store(chain.runtime.engine(), slot, cpu).map_err(|e| Cause::Failed(format!("{e:#}")))?;
         if linked {
-            store.data_mut().callees = Some(Callees::new(runtime.clone(), city.clone()));
+            store.data_mut().callees = Some(Callees::Member(Arc::downgrade(chain)));
         }
         let instance = version.loaded.pre.instantiate_async(&mut store).await.map_err(|e| describe(&e))?;
         Ok(Self { store, instance, version, _running: running })

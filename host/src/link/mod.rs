@@ -210,7 +210,8 @@ pub enum Cause {
     Failed(String),
 }
 
-/// A linked call that did not return: the request it belongs to fails with 502.
+/// A linked call that did not return: the request it belongs to fails with 502, or with 503 when
+/// the callee was busy.
 #[derive(Debug, thiserror::Error)]
 #[error("`{caller}` called `{function}` of `{interface}` on `{callee}`, and {cause}")]
 pub struct LinkError {

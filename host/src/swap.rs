@@ -110,21 +110,11 @@ fn check_links(runtime: &Runtime, slot: &Arc<Slot>, loaded: &Arc<Loaded>) -> Res
     Err(problems.iter().map(|p| p.message().to_owned()).collect::<Vec<_>>().join("; "))
 }
 
-/// Whether export `new` can stand in for `old`: the same package and interface, and a version
-/// with the same major number (the same minor, while the major is 0).
+/// Whether export `new` can stand in for `old`: the same interface, at a version in the same
+/// semver range either way (a downgrade within the range is fine for the host; components linked
+/// to it are held to the caret rule by `check_links`).
 fn compatible(old: &str, new: &str) -> bool {
-    let split = |name: &str| match name.split_once('@') {
-        Some((interface, version)) => (interface.to_owned(), semver::Version::parse(version).ok()),
-        None => (name.to_owned(), None),
-    };
-    let ((old_name, old_version), (new_name, new_version)) = (split(old), split(new));
-    old_name == new_name
-        && match (old_version, new_version) {
-            (None, None) => true,
-            (Some(old), Some(new)) if old.major == 0 => new.major == 0 && new.minor == old.minor,
-            (Some(old), Some(new)) => new.major == old.major,
-            _ => false,
-        }
+    crate::link::compatible(old, new) || crate::link::compatible(new, old)
 }
 
 #[cfg(test)]

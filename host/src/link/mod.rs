@@ -14,7 +14,7 @@
 
 mod check;
 
-pub use check::check;
+pub use check::{check, compatible};
 
 use crate::http::router::City;
 use crate::limits::CpuShare;

@@ -1,6 +1,6 @@
 //! Scenario 2: what one request costs without the network — a fresh store, instantiation from the
 //! pooling allocator, one call of the handler, the response body read — along Civic's whole path
-//! (`civic_host::http::handle`: routing, sandbox set-up, epoch deadline, logging span) and along
+//! (`Runtime::handle`: routing, sandbox set-up, epoch deadline, logging span) and along
 //! the minimal embedding wasmtime documents for `wasi:http`, on the same component; and Civic's
 //! path once more with the budgets off, for what the memory limit and the deadline cost.
 
@@ -42,7 +42,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let manifest = crate::bench_city(dir.path(), &hello, "/hello", crate::http::HELLO_CONFIG)?;
     let civic = |budgets| in_process(&manifest, budgets);
     let paths = [
-        ("civic (`http::handle`)", Path::Civic(Arc::new(civic(true)?))),
+        ("civic (`Runtime::handle`)", Path::Civic(Arc::new(civic(true)?))),
         ("civic, budgets off (no memory limiter, no epoch deadline)", Path::Civic(Arc::new(civic(false)?))),
         ("wasmtime's own (`ProxyPre`, pooling)", Path::Raw(Raw::new(&std::fs::read(&hello)?)?)),
     ];
@@ -82,12 +82,13 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
 
 /// Civic's runtime for `manifest`, in this process, with an in-memory store.
 pub fn in_process(manifest: &std::path::Path, budgets: bool) -> anyhow::Result<Runtime> {
-    let cities = civic_host::manifest::load(&[manifest.to_path_buf()]).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let sources = &mut civic_host::manifest::Sources::default();
+    let cities = civic_host::manifest::load(&[manifest.to_path_buf()], sources).map_err(|d| anyhow::anyhow!("{d}"))?;
     let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
     let limits = Limits::default();
-    let pool = PoolSize::for_cities(&limits, &cities);
+    let pool = PoolSize::fitting(&limits, &cities.iter().flat_map(|c| c.limits(&limits)).collect::<Vec<_>>());
     let engine = Engine::new(EngineOptions { cache_dir: None, pool, budgets })?;
-    Runtime::new(engine, state, &limits, &cities).map_err(|d| anyhow::anyhow!("{d}"))
+    Runtime::new(engine, state, &limits, &cities)
 }
 
 /// A way to serve the bench request.
@@ -100,7 +101,7 @@ impl Path {
     async fn request(&self) -> anyhow::Result<()> {
         match self {
             Self::Civic(runtime) => {
-                let response = civic_host::http::handle(runtime, request()).await;
+                let response = runtime.handle(request()).await;
                 anyhow::ensure!(response.status() == 200, "civic answered {}", response.status());
                 let _ = response.into_body().collect().await;
                 Ok(())

@@ -89,7 +89,7 @@ async fn request(runtime: &Arc<Runtime>, path: &str) -> anyhow::Result<()> {
         .uri(format!("http://bench.localhost{path}"))
         .header(http::header::HOST, "bench.localhost")
         .body(Full::new(Bytes::new()).map_err(|never| match never {}).boxed())?;
-    let response = civic_host::http::handle(runtime, request).await;
+    let response = runtime.handle(request).await;
     anyhow::ensure!(response.status() == 200, "{path} answered {}", response.status());
     let _ = response.into_body().collect().await;
     Ok(())

@@ -1,23 +1,20 @@
-//! The one wasmtime [`Engine`](wasmtime::Engine) and [`Linker`] of a host: configuration
-//! (async, pooling allocator, epoch interruption with one ticker thread), the host interfaces
-//! every component may import, and compilation with an on-disk cache of compiled components.
+//! The one wasmtime [`Engine`](wasmtime::Engine) of a host: its configuration (async, pooling
+//! allocator, epoch interruption with one ticker thread) and compilation, once per content hash,
+//! with an on-disk cache of compiled components.
 
 use crate::limits::PoolSize;
-use crate::link::Contracts;
 use crate::manifest::WasmFile;
-use crate::slot::Loaded;
-use crate::store::StoreData;
 use anyhow::{Context as _, bail};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// How often the epoch advances: the granularity of deadlines and the longest slice a guest runs
 /// before it yields.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// What the engine is set up with.
 #[derive(Clone, Debug)]
@@ -31,16 +28,16 @@ pub struct EngineOptions {
     pub budgets: bool,
 }
 
-/// The engine, the linker and the compile cache.
+/// The engine and the compile cache; cheap to clone.
+#[derive(Clone)]
 pub struct Engine {
     engine: wasmtime::Engine,
-    linker: Linker<StoreData>,
-    cache_dir: Option<PathBuf>,
+    cache_dir: Option<Arc<Path>>,
     budgets: bool,
 }
 
 impl Engine {
-    /// Configures wasmtime, builds the linker and starts the epoch ticker.
+    /// Configures wasmtime and starts the epoch ticker.
     pub fn new(options: EngineOptions) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::new();
         // A request holds one component instance; its core instances, memories and tables come
@@ -60,56 +57,24 @@ impl Engine {
         let engine =
             wasmtime::Engine::new(&config).map_err(anyhow::Error::from).context("failed to configure wasmtime")?;
         spawn_epoch_ticker(&engine);
-
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        wasmtime_wasi_config::add_to_linker(&mut linker, StoreData::config)?;
-        crate::logging::add_to_linker(&mut linker)?;
-        crate::state::keyvalue::add_to_linker(&mut linker)?;
-
         if let Some(dir) = &options.cache_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the compile cache `{}`", dir.display()))?;
         }
-        Ok(Self { engine, linker, cache_dir: options.cache_dir, budgets: options.budgets })
+        Ok(Self { engine, cache_dir: options.cache_dir.map(Arc::from), budgets: options.budgets })
     }
 
-    /// The wasmtime engine.
-    pub fn wasmtime(&self) -> &wasmtime::Engine {
+    pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
         &self.engine
     }
 
     /// Whether stores enforce the memory limit and epoch deadlines.
-    pub fn budgets(&self) -> bool {
+    pub(crate) fn budgets(&self) -> bool {
         self.budgets
     }
 
-    /// Compiles `wasm` (or takes it from the cache) and links it against the host.
-    pub fn load(&self, wasm: &WasmFile) -> anyhow::Result<Loaded> {
-        let component = self.compile(wasm)?;
-        let contracts = Contracts::of(&component, &self.engine);
-        let pre = if contracts.imports.is_empty() {
-            self.linker.instantiate_pre(&component)
-        } else {
-            // Its own linker: the host's, plus a forwarder for each function it imports.
-            let mut linker = self.linker.clone();
-            crate::link::define_imports(&mut linker, &contracts.imports)?;
-            linker.instantiate_pre(&component)
-        };
-        let pre = pre.map_err(|e| link_error(wasm, e))?;
-        let proxy = ProxyPre::new(pre.clone()).ok();
-        if proxy.is_none() && contracts.exports.is_empty() {
-            bail!(
-                "`{}` exports neither `wasi:http/incoming-handler` nor a contract, so it can serve nothing",
-                wasm.path.display()
-            );
-        }
-        let exports = component.component_type().exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
-        Ok(Loaded { digest: wasm.digest, source: wasm.path.clone(), exports, pre, proxy, contracts })
-    }
-
-    fn compile(&self, wasm: &WasmFile) -> anyhow::Result<Component> {
+    /// Compiles `wasm`, or takes it from the cache.
+    pub(crate) fn compile(&self, wasm: &WasmFile) -> anyhow::Result<Component> {
         if !wasmparser::Parser::is_component(&wasm.bytes) {
             bail!(
                 "`{}` is not a WebAssembly component{}",
@@ -167,11 +132,6 @@ fn spawn_epoch_ticker(engine: &wasmtime::Engine) {
             }
         })
         .expect("failed to spawn the epoch ticker thread");
-}
-
-/// Phrases wasmtime's "matching implementation was not found" in the manifest's terms.
-fn link_error(wasm: &WasmFile, error: wasmtime::Error) -> anyhow::Error {
-    anyhow::anyhow!("`{}` imports something this host does not provide: {error:#}", wasm.path.display())
 }
 
 #[expect(unsafe_code, reason = "the cache holds only what `Component::serialize` wrote, under our data dir")]

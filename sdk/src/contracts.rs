@@ -8,7 +8,8 @@
 //!   trait with the `exports` types and name the implementation with [`export!`](crate::export).
 //!
 //! A contract refuses with a `Failure`, which converts to and from [`Problem`](crate::Problem),
-//! so `?` works on both sides.
+//! so `?` works on both sides. Its records serialize with serde as the contract names them (in
+//! snake case), so an HTTP API can take and answer them as they are.
 //!
 //! Calling, in a mashup (the host answers 502 for the whole request if the callee traps):
 //!
@@ -54,13 +55,31 @@
 
 use crate::Problem;
 
+/// The bindings of one contract's world. Its types (de)serialize with serde, so a plugin's HTTP
+/// API can take and answer them as they are, with the serde attributes given per type and field.
+macro_rules! contract_bindings {
+    ($world:literal, types: $types:tt, fields: $fields:tt $(, $($more:tt)*)?) => {
+        bindings!(
+            world: $world,
+            additional_derives: [serde::Serialize, serde::Deserialize],
+            additional_type_attributes: $types,
+            additional_member_attributes: $fields,
+            $($($more)*)?
+        );
+    };
+}
+
 /// One module per contract: the calling side at its root, the providing side in `exports`, and
 /// the conversions between its `Failure` and [`Problem`].
 macro_rules! contract {
-    ($(#[$doc:meta])* $package:ident / $interface:ident, world: $world:tt) => {
+    (
+        $(#[$doc:meta])* $package:ident / $interface:ident,
+        consumer: $consumer:literal, provider: $provider:literal,
+        serde: { types: $types:tt, fields: $fields:tt $(,)? } $(,)?
+    ) => {
         $(#[$doc])*
         pub mod $package {
-            pub use crate::__private::bindings::civic::$package::$interface::*;
+            pub use consumer::civic::$package::$interface::*;
 
             /// The providing side: implement `Guest` and name it with [`export!`](crate::export).
             pub mod exports {
@@ -68,8 +87,13 @@ macro_rules! contract {
             }
 
             #[doc(hidden)]
+            pub mod consumer {
+                contract_bindings!($consumer, types: $types, fields: $fields, generate_all);
+            }
+
+            #[doc(hidden)]
             pub mod provider {
-                bindings!(world: $world, pub_export_macro: true);
+                contract_bindings!($provider, types: $types, fields: $fields, pub_export_macro: true);
             }
 
             impl From<Failure> for crate::Problem {
@@ -103,22 +127,50 @@ macro_rules! contract {
 
 contract!(
     /// `civic:registry/registration`: registering where people live (the `residency` plugin).
-    registry / registration, world: "civic:platform/registry-provider"
+    registry / registration,
+    consumer: "civic:platform/registry-consumer",
+    provider: "civic:platform/registry-provider",
+    serde: {
+        types: { "civic:registry/registration@1.0.0/address": [#[serde(deny_unknown_fields)]] },
+        fields: {},
+    },
 );
 contract!(
     /// `civic:education/enrollment`: applying for a daycare or kindergarten place (the
     /// `kindergarten` plugin).
-    education / enrollment, world: "civic:platform/education-provider"
+    education / enrollment,
+    consumer: "civic:platform/education-consumer",
+    provider: "civic:platform/education-provider",
+    serde: {
+        types: { "civic:education/enrollment@1.0.0/placement": [#[serde(rename_all = "kebab-case")]] },
+        fields: {},
+    },
 );
 contract!(
     /// `civic:tax/assessment`: a household's yearly local taxes (the `local-tax` and
     /// `household-fees` plugins).
-    tax / assessment, world: "civic:platform/tax-provider"
+    tax / assessment,
+    consumer: "civic:platform/tax-consumer",
+    provider: "civic:platform/tax-provider",
+    serde: {
+        types: {
+            "civic:tax/assessment@1.0.0/dog": [#[serde(deny_unknown_fields)]],
+            "civic:tax/assessment@1.0.0/household": [#[serde(deny_unknown_fields)]],
+        },
+        fields: {
+            "civic:tax/assessment@1.0.0/dog.dangerous": [#[serde(default)]],
+            "civic:tax/assessment@1.0.0/household.dogs": [#[serde(default)]],
+            "civic:tax/assessment@1.0.0/household.low-income": [#[serde(default)]],
+        },
+    },
 );
 contract!(
     /// `civic:documents/certificates`: signed residence certificates (the `census-certificate`
     /// plugin).
-    documents / certificates, world: "civic:platform/documents-provider"
+    documents / certificates,
+    consumer: "civic:platform/documents-consumer",
+    provider: "civic:platform/documents-provider",
+    serde: { types: {}, fields: {} },
 );
 
 /// The four ways every contract refuses, read off a [`Problem`].

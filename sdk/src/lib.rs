@@ -139,6 +139,13 @@ pub mod __private {
             world: "civic:platform/service",
             pub_export_macro: true,
             export_macro_name: "__export_service",
+            // The contracts are bound once, in their modules, with their types' serde derives.
+            with: {
+                "civic:registry/registration@1.0.0": crate::registry::consumer::civic::registry::registration,
+                "civic:education/enrollment@1.0.0": crate::education::consumer::civic::education::enrollment,
+                "civic:tax/assessment@1.0.0": crate::tax::consumer::civic::tax::assessment,
+                "civic:documents/certificates@1.0.0": crate::documents::consumer::civic::documents::certificates,
+            },
             generate_all,
         );
     }

@@ -45,9 +45,16 @@ fn newest_modification(path: &Path) -> std::time::SystemTime {
     children.map(|entry| newest_modification(&entry.path())).fold(own, std::cmp::max)
 }
 
-/// `civic ARGS…` run to completion.
+/// `civic ARGS…` run to completion; killed (exit code 124) if it is still running after
+/// [`START_TIMEOUT`], so a command that should have stopped cannot hang the test.
 pub fn civic(args: &[&str], dir: &Path) -> Output {
-    Command::new(civic_bin()).args(args).current_dir(dir).output().expect("cannot run civic")
+    Command::new("timeout")
+        .args(["--kill-after=5s", &format!("{}s", START_TIMEOUT.as_secs())])
+        .arg(civic_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("cannot run civic")
 }
 
 /// A directory for a test's manifests and data, removed afterwards.

@@ -77,19 +77,33 @@ fn a_valid_city_checks_ok() {
 #[test]
 fn the_examples_check_ok_once_their_plugins_are_built() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    // The plugins were built by tests/build.rs into this target dir; point cargo at it.
-    let output = Command::new(civic_tests::civic_bin())
-        .args(["check", "examples/bremerhaven.toml", "examples/santander.toml"])
-        .current_dir(repo)
-        .env("CARGO_TARGET_DIR", WASM_TARGET_DIR)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        "ok: 2 cities, 17 components (9 distinct), 17 routes, 8 links\n"
-    );
+    // The directory holds both cities (and the legacy registry's data, which is no manifest).
+    for args in [&["check", "examples/bremerhaven.toml", "examples/santander.toml"][..], &["check", "examples"]] {
+        // The plugins were built by tests/build.rs into this target dir; point cargo at it.
+        let output = Command::new(civic_tests::civic_bin())
+            .args(args)
+            .current_dir(repo)
+            .env("CARGO_TARGET_DIR", WASM_TARGET_DIR)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "ok: 2 cities, 17 components (9 distinct), 17 routes, 8 links\n",
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_directory_without_manifests_is_an_error_naming_it() {
+    let ws = Workspace::new();
+    let a = city(&ws, "a.toml", "bremerhaven", "[\"a.localhost\"]", Path::new(HELLO_CITY));
+    ws.write("empty/notes.md", "no manifest here");
+    let (code, _, stderr) = check(&[&a, &ws.path().join("empty")], ws.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("error: empty: is a directory without manifests (no `*.toml` file in it)"), "{stderr}");
 }
 
 #[test]

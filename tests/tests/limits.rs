@@ -2,7 +2,7 @@
 //! right status and a log line naming its city, component and cause, and the next request to the
 //! same component is served normally.
 
-use civic_tests::{City, Civic, FAULTY, KEYVALUE, Workspace, client, get, raw_http, raw_http_half_closed};
+use civic_tests::{City, Civic, FAULTY, KEYVALUE, Workspace, civic, client, get, raw_http, raw_http_half_closed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,23 @@ async fn the_pool_is_sized_from_the_manifests_and_an_empty_pool_answers_503() {
 
     assert_eq!(holder.await.unwrap(), 504);
     still_standing(&civic).await;
+}
+
+#[test]
+fn a_limit_with_which_the_host_could_serve_nothing_stops_the_start() {
+    let ws = Workspace::new();
+    let manifest = city("").write(&ws);
+    for (option, zero) in
+        [("--max-instances", "0"), ("--max-concurrency", "0"), ("--memory", "0"), ("--kv-max-keys", "0")]
+    {
+        let args = ["run", "--listen", "127.0.0.1:0", "--data-dir", "data", option, zero, manifest.to_str().unwrap()];
+        let output = civic(&args, ws.path());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{option} {zero}: {stderr}");
+        let message = format!("`{option}` must be at least 1: with 0 the host could serve nothing");
+        assert!(stderr.contains(&message), "{option} {zero}: {stderr}");
+        assert!(!stderr.contains("listening on"), "{stderr}");
+    }
 }
 
 #[tokio::test]

@@ -2,7 +2,10 @@
 //! as a diff, rejects a broken one with its error in the log while the old configuration keeps
 //! serving, and `POST /v1/reload` does the same on request.
 
-use civic_tests::{City, Civic, FAULTY, HELLO_CITY, PLAIN_PROXY, Workspace, client, get};
+use civic_tests::{
+    CENSUS_CERTIFICATE, City, Civic, FAULTY, HELLO_CITY, KINDERGARTEN, LICENSE_PLATE, LOCAL_TAX, PLAIN_PROXY,
+    RESIDENCY, Workspace, client, get,
+};
 use std::time::Duration;
 
 const LOG_WAIT: Duration = Duration::from_secs(60);
@@ -73,4 +76,76 @@ async fn post_reload_applies_the_manifests_or_answers_their_errors() {
     lecce(HELLO_CITY, "Salve").write(&ws);
     assert_eq!(reload().await.unwrap().status(), 200);
     assert_eq!(get(&civic.url("/hello"), None).await, (200, "Salve from Lecce!\n".into()));
+}
+
+/// The cities `ids` greet with their own name at `ID.localhost`.
+fn greeting_city(id: &str) -> City {
+    let config = format!(r#"config = {{ city_name = "{id}", greeting = "Hi" }}"#);
+    City::new(id).hosts(&[&format!("{id}.localhost")]).component("hello", HELLO_CITY, &config).route("/hello", "hello")
+}
+
+#[tokio::test]
+async fn a_directory_of_manifests_is_served_and_watched_for_manifests_added_and_removed() {
+    let ws = Workspace::new();
+    for id in ["aachen", "bari", "cork"] {
+        ws.write(&format!("cities/{id}.toml"), greeting_city(id).toml());
+    }
+    // Neither a hidden file nor another kind of file is a manifest.
+    ws.write("cities/.draft.toml", "this is not TOML");
+    ws.write("cities/README.md", "the cities of this host");
+    let data = tempfile::tempdir().unwrap();
+    let dir = ws.path().join("cities");
+    let civic = Civic::run_in(data.path(), &[&dir], &["--watch"]);
+    let hello = |id: &'static str| {
+        let url = civic.url("/hello");
+        async move { get(&url, Some(&format!("{id}.localhost"))).await }
+    };
+    for id in ["aachen", "bari", "cork"] {
+        assert_eq!(hello(id).await, (200, format!("Hi from {id}!\n")));
+    }
+
+    ws.write("cities/dublin.toml", greeting_city("dublin").toml());
+    civic.wait_for_log(&["reloaded the manifests", "cities +1 -0"], LOG_WAIT).await;
+    assert_eq!(hello("dublin").await, (200, "Hi from dublin!\n".into()));
+
+    std::fs::remove_file(dir.join("bari.toml")).unwrap();
+    civic.wait_for_log(&["reloaded the manifests", "cities +0 -1"], LOG_WAIT).await;
+    assert_eq!(hello("bari").await.0, 404);
+    assert_eq!(hello("cork").await, (200, "Hi from cork!\n".into()));
+}
+
+#[tokio::test]
+async fn a_swap_during_a_reload_waits_for_it_and_is_not_lost() {
+    let ws = Workspace::new();
+    let manifest = lecce(HELLO_CITY, "Ciao").write(&ws);
+    let civic = Civic::run_with_admin(&[&manifest], "t0ken");
+    let admin = civic.admin_addr().await;
+    // The new manifest gives `hello` a new slot (new config) and adds components that take a
+    // while to compile, so the swap below arrives while the reload is under way.
+    let mut city = lecce(HELLO_CITY, "Salve");
+    for (name, wasm) in [
+        ("kindergarten", KINDERGARTEN),
+        ("local-tax", LOCAL_TAX),
+        ("license-plate", LICENSE_PLATE),
+        ("census-certificate", CENSUS_CERTIFICATE),
+        ("residency", RESIDENCY),
+    ] {
+        city = city.component(name, wasm, "");
+    }
+    city.write(&ws);
+    let reload = tokio::spawn(client().post(format!("http://{admin}/v1/reload")).bearer_auth("t0ken").send());
+    civic.wait_for_log(&["applying the manifests"], LOG_WAIT).await;
+    let swap = client()
+        .put(format!("http://{admin}/v1/cities/lecce/components/hello"))
+        .bearer_auth("t0ken")
+        .body(std::fs::read(PLAIN_PROXY).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(swap.status(), 200);
+    assert_eq!(reload.await.unwrap().unwrap().status(), 200);
+    let version: serde_json::Value = swap.json().await.unwrap();
+    assert_eq!(version["version"], 2, "{version}");
+    // Had the swap gone into the slot the reload was replacing, the reload would have undone it.
+    assert_eq!(get(&civic.url("/hello"), None).await, (203, "plain proxy saw Method::Get /hello\n".into()));
 }

@@ -169,3 +169,19 @@ async fn compiled_components_are_cached_in_the_data_dir_and_a_bad_entry_is_recom
     assert_eq!(get(&civic.url("/"), None).await, (200, "Hello from this city!\n".into()));
     assert!(civic.log().contains("ignoring unusable compile cache entry"), "{}", civic.log());
 }
+
+#[tokio::test]
+async fn guest_output_is_logged_in_whole_lines() {
+    let ws = Workspace::new();
+    let city = City::new("lecce").component("faulty", FAULTY, "").route("/faulty", "faulty").write(&ws);
+    let civic = Civic::run(&[&city]);
+    assert_eq!(get(&civic.url("/faulty/pieces"), None).await, (200, "printed\n".into()));
+    // The unfinished last line is logged when the instance ends.
+    civic.wait_for_log(&["path=/faulty/pieces", "civic::guest: the end"], LOG_WAIT).await;
+    let log = civic.log();
+    let records: Vec<_> =
+        log.lines().filter(|l| l.contains("path=/faulty/pieces") && l.contains("civic::guest:")).collect();
+    assert_eq!(records.len(), 3, "a whole line, an empty one, the end:\n{log}");
+    assert!(records[0].contains("civic::guest: start a print 1234 context=\"stdout\""), "{log}");
+    assert!(records[1].contains("civic::guest:  context=\"stdout\""), "the empty line is kept:\n{log}");
+}

@@ -129,6 +129,30 @@ async fn a_bad_version_is_refused_and_nothing_changes() {
 }
 
 #[tokio::test]
+async fn a_refusal_names_the_check_that_failed() {
+    let host = host(r#"health = "/panic""#).await;
+    let garbage = host.ws.write("garbage.wasm", b"\x00asm garbage");
+    let cases = [
+        ("PUT", "/v1/cities/lecce/components/hello", Some(garbage.to_str().unwrap()), 422, "compile"),
+        ("PUT", "/v1/cities/lecce/components/hello", Some(TAX_ONLY), 422, "exports"),
+        ("PUT", "/v1/cities/lecce/components/hello", Some(FAULTY), 422, "health"),
+        ("PUT", "/v1/cities/rome/components/hello", Some(PLAIN_PROXY), 404, "not-found"),
+        ("POST", "/v1/cities/lecce/components/hello/rollback", None, 409, "no-earlier-version"),
+    ];
+    for (method, path, wasm, status, kind) in cases {
+        let mut request = client().request(method.parse().unwrap(), host.admin_url(path)).bearer_auth(TOKEN);
+        if let Some(wasm) = wasm {
+            request = request.body(std::fs::read(wasm).unwrap());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{path} {wasm:?}");
+        let refusal: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(refusal["kind"], kind, "{path} {wasm:?}: {refusal}");
+        assert!(refusal["error"].as_str().is_some_and(|e| !e.is_empty()), "{refusal}");
+    }
+}
+
+#[tokio::test]
 async fn under_load_every_request_is_answered_by_exactly_one_version() {
     let host = Arc::new(host("").await);
     let versions = [std::fs::read(HELLO_CITY).unwrap(), std::fs::read(PLAIN_PROXY).unwrap()];

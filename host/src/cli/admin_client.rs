@@ -44,7 +44,13 @@ impl AdminArgs {
             anyhow::Ok((status, String::from_utf8_lossy(&body).trim_end().to_owned()))
         })?;
         if !status.is_success() {
-            bail!("{status}: {text}");
+            // Refusals come as `{"kind": …, "error": …}`: say the error in words.
+            let refusal: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+            let error = refusal.as_ref().and_then(|r| Some((r["error"].as_str()?, r["kind"].as_str()?)));
+            match error {
+                Some((error, kind)) => bail!("{status} ({kind}): {error}"),
+                None => bail!("{status}: {text}"),
+            }
         }
         Ok(text)
     }

@@ -1,7 +1,8 @@
+use super::cargo::Cargo;
 use crate::engine::{Engine, EngineOptions};
 use crate::limits::{Limits, PoolSize};
-use crate::manifest;
 use crate::runtime::Runtime;
+use crate::runtime::watch::Manifests;
 use crate::state::State;
 use crate::state::memory::MemoryBackend;
 use std::collections::HashSet;
@@ -11,23 +12,21 @@ use std::sync::Arc;
 /// Check manifests and their components (files, hashes, imports, links) without serving anything.
 #[derive(clap::Args)]
 pub struct CheckCommand {
-    /// City manifests to check together, as `civic run` would load them.
+    /// City manifests (or directories of them) to check together, as `civic run` would load them.
     #[arg(required = true, value_name = "MANIFEST")]
     manifests: Vec<PathBuf>,
 }
 
 impl CheckCommand {
     pub fn execute(self) -> anyhow::Result<()> {
-        let cities = manifest::load(&self.manifests)?;
+        let cities = Manifests::new(self.manifests, Some(Arc::new(Cargo::default()))).load()?;
         // Nothing runs, so nothing is stored: an in-memory store stands in for the database.
         let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
-        let limits = Limits::default();
-        let engine = Engine::new(EngineOptions {
-            cache_dir: None,
-            pool: PoolSize::for_cities(&limits, &cities),
-            budgets: true,
-        })?;
-        Runtime::new(engine, state, &limits, &cities)?;
+        let defaults = Limits::default();
+        let limits: Vec<_> = cities.iter().flat_map(|city| city.limits(&defaults)).collect();
+        let pool = PoolSize::fitting(&defaults, &limits);
+        let engine = Engine::new(EngineOptions { cache_dir: None, pool, budgets: true })?;
+        Runtime::new(engine, state, &defaults, &cities)?;
         let components: usize = cities.iter().map(|c| c.components.len()).sum();
         let distinct: HashSet<_> = cities.iter().flat_map(|c| &c.components).map(|c| c.wasm.digest).collect();
         let routes: usize = cities.iter().map(|c| c.routes.len()).sum();

@@ -1,9 +1,12 @@
 //! The `civic` command line: one file per command, each with `fn execute(self)`.
 
 mod admin_client;
+mod cargo;
 mod check;
+mod data_dir;
 mod inspect;
 mod new;
+mod options;
 mod run;
 mod status;
 mod swap;

@@ -1,12 +1,15 @@
 use super::admin_client::read_token;
+use super::cargo::Cargo;
+use super::data_dir::DataDir;
+use super::options::{KvArgs, LimitArgs};
 use crate::admin::Admin;
-use crate::data_dir::DataDir;
 use crate::engine::{Engine, EngineOptions};
-use crate::limits::{LimitArgs, Size, Timeout};
-use crate::manifest::{self, CitySpec};
+use crate::http::Host as _;
+use crate::limits::{Limits, Timeout};
+use crate::manifest::CitySpec;
 use crate::runtime::Runtime;
+use crate::runtime::watch::Manifests;
 use crate::state::State;
-use crate::state::keyvalue::KvLimits;
 use crate::state::sqlite::SqliteBackend;
 use anyhow::Context as _;
 use std::collections::HashSet;
@@ -38,7 +41,8 @@ pub struct RunCommand {
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
 
-    /// Reload a manifest when its file changes (an invalid one is rejected and logged).
+    /// Reload the manifests when they change (an invalid one is rejected and logged); a
+    /// directory is watched for manifests added and removed.
     #[arg(long)]
     watch: bool,
 
@@ -48,59 +52,46 @@ pub struct RunCommand {
     #[command(flatten)]
     limits: LimitArgs,
 
-    /// City manifests; with several, the `Host` header picks the city.
+    /// City manifests, or directories of them (every `*.toml` inside); with several cities, the
+    /// `Host` header picks the city.
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
 }
 
-/// Limits on what components store in their key-value buckets.
-#[derive(clap::Args)]
-struct KvArgs {
-    /// Longest key a component may use.
-    #[arg(long, env = "CIVIC_KV_MAX_KEY", default_value = "1KiB", value_name = "SIZE")]
-    kv_max_key: Size,
-
-    /// Largest value a component may store.
-    #[arg(long, env = "CIVIC_KV_MAX_VALUE", default_value = "1MiB", value_name = "SIZE")]
-    kv_max_value: Size,
-
-    /// Most keys in one `list-keys` page or one batch call.
-    #[arg(long, env = "CIVIC_KV_MAX_KEYS", default_value_t = 1000, value_name = "N")]
-    kv_max_keys: usize,
-}
-
-impl KvArgs {
-    fn limits(&self) -> KvLimits {
-        let bytes = |size: Size| usize::try_from(size.0).unwrap_or(usize::MAX);
-        KvLimits {
-            max_key_bytes: bytes(self.kv_max_key),
-            max_value_bytes: bytes(self.kv_max_value),
-            max_keys_per_call: self.kv_max_keys,
-        }
-    }
+/// The options, checked before anything is loaded.
+pub struct Checked {
+    defaults: Limits,
+    state: crate::state::KvLimits,
+    admin_token: Option<String>,
 }
 
 impl RunCommand {
     pub fn execute(self) -> anyhow::Result<()> {
-        let cities = manifest::load(&self.manifests)?;
-        self.serve(&cities)
+        let checked = self.check()?;
+        let manifests = Manifests::new(self.manifests.clone(), Some(Arc::new(Cargo::default())));
+        let cities = manifests.load()?;
+        self.serve(checked, manifests, &cities)
     }
 
-    /// Loads `cities` and serves them until Ctrl-C or SIGTERM.
-    pub fn serve(&self, cities: &[CitySpec]) -> anyhow::Result<()> {
+    /// Refuses options with which the host could not serve, before any work is done.
+    pub fn check(&self) -> anyhow::Result<Checked> {
+        let defaults = self.limits.limits()?;
+        let state = self.kv.limits()?;
         // A missing token stops the start before anything is loaded.
-        let admin_token = match self.admin {
-            Some(_) => Some(read_token(self.admin_token_file.as_deref())?),
-            None => None,
-        };
-        let manifests: Arc<[PathBuf]> = self.manifests.clone().into();
+        let admin_token = self.admin.map(|_| read_token(self.admin_token_file.as_deref())).transpose()?;
+        Ok(Checked { defaults, state, admin_token })
+    }
+
+    /// Loads `cities` (read from `manifests`) and serves them until Ctrl-C or SIGTERM.
+    pub fn serve(&self, checked: Checked, manifests: Manifests, cities: &[CitySpec]) -> anyhow::Result<()> {
+        let Checked { defaults, state, admin_token } = checked;
         let data_dir = DataDir::open(&self.data_dir)?;
-        let state =
-            State { backend: Arc::new(SqliteBackend::open(&data_dir.state_db())?), limits: Arc::new(self.kv.limits()) };
-        let limits = self.limits.limits();
-        let pool = self.limits.pool_size(cities);
+        let state = State { backend: Arc::new(SqliteBackend::open(&data_dir.state_db())?), limits: Arc::new(state) };
+        let limits: Vec<_> = cities.iter().flat_map(|city| city.limits(&defaults)).collect();
+        let pool = self.limits.pool_size(&defaults, &limits);
         let engine = Engine::new(EngineOptions { cache_dir: Some(data_dir.compile_cache()), pool, budgets: true })?;
-        let runtime = Arc::new(Runtime::new(engine, state, &limits, cities)?);
+        let runtime = Arc::new(Runtime::new(engine, state, &defaults, cities)?);
+        let manifests = Arc::new(manifests);
         let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         threads.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.listen)
@@ -117,11 +108,11 @@ impl RunCommand {
                 tokio::spawn(crate::admin::serve(admin, api));
             }
             if self.watch {
-                tokio::spawn(crate::reload::watch(runtime.clone(), manifests));
+                tokio::spawn(crate::runtime::watch::watch(runtime.clone(), manifests));
             }
             let routes = runtime.routes();
             let slots = || routes.cities().iter().flat_map(|c| c.slots.values());
-            let distinct: HashSet<_> = slots().map(|s| s.current().loaded.digest).collect();
+            let distinct: HashSet<_> = slots().map(|s| s.current().prepared.digest).collect();
             tracing::info!(
                 cities = routes.cities().len(),
                 components = slots().count(),

@@ -1,6 +1,8 @@
+use super::cargo::{self, Cargo};
 use super::run::RunCommand;
-use crate::cargo;
 use crate::manifest::{self, Source, Sources};
+use crate::runtime::watch::Manifests;
+use std::sync::Arc;
 
 /// Build the plugin crates the manifests name, then serve the cities.
 #[derive(clap::Args)]
@@ -11,16 +13,17 @@ pub struct UpCommand {
 
 impl UpCommand {
     pub fn execute(self) -> anyhow::Result<()> {
+        let checked = self.run.check()?;
         let parsed = manifest::parse(&self.run.manifests)?;
-        let mut sources = Sources::default();
+        let cargo = Arc::new(Cargo::default());
         let mut crates = Vec::new();
         for source in parsed.iter().flat_map(|m| m.sources()) {
             if let Source::Crate(dir) = source {
-                crates.push(sources.plugin_crate(&dir)?);
+                crates.push(cargo.locate(&dir)?);
             }
         }
         cargo::build(crates.iter().map(|c| &**c))?;
-        let cities = manifest::resolve(&parsed, &mut sources)?;
-        self.run.serve(&cities)
+        let cities = manifest::resolve(&parsed, &mut Sources::new(cargo.clone()))?;
+        self.run.serve(checked, Manifests::new(self.run.manifests.clone(), Some(cargo)), &cities)
     }
 }

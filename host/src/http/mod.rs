@@ -1,11 +1,20 @@
 //! The public HTTP listener: accepts connections, serves each with hyper, hands every request to
-//! [`request::handle`], and drains in-flight requests on shutdown.
+//! [`handle`], and drains in-flight requests on shutdown.
+//!
+//! The layer above plugs in through [`Host`]: the route table it publishes and the sandbox the
+//! requests run in.
 
+mod answer;
+mod body;
 mod request;
-pub mod router;
+mod router;
 mod slow_head;
 
-use crate::runtime::Runtime;
+pub(crate) use request::{handle, probe};
+pub(crate) use router::{City, Routes};
+
+use crate::sandbox::Sandbox;
+use arc_swap::Guard;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -15,7 +24,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-pub use request::{handle, probe};
+/// What the HTTP front serves.
+pub(crate) trait Host: Send + Sync + 'static {
+    /// The route table as of now. Hold it briefly: it pins the table it was read from.
+    fn routes(&self) -> Guard<Arc<Routes>>;
+
+    fn sandbox(&self) -> &Sandbox;
+}
 
 /// The most header lines a request may have; more answers 431.
 const MAX_HEADERS: usize = 100;
@@ -26,11 +41,11 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long requests in flight may take to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `runtime` on `listener` until `shutdown` resolves, then drains. A client gets
+/// Serves `host` on `listener` until `shutdown` resolves, then drains. A client gets
 /// `header_timeout` to send each request head; slower ones are answered 408 and disconnected.
-pub async fn serve(
+pub(crate) async fn serve<H: Host>(
     listener: TcpListener,
-    runtime: Arc<Runtime>,
+    host: Arc<H>,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -58,10 +73,10 @@ pub async fn serve(
                 continue;
             }
         };
-        let runtime = runtime.clone();
+        let host = host.clone();
         let service = service_fn(move |request| {
-            let runtime = runtime.clone();
-            async move { Ok::<_, Infallible>(handle(&runtime, request).await) }
+            let host = host.clone();
+            async move { Ok::<_, Infallible>(handle(&*host, request).await) }
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())

@@ -4,20 +4,17 @@
 //! request reads whichever is current when it starts, without a lock.
 
 use crate::manifest::{CityId, ComponentName, HostName, RoutePath};
-use crate::slot::Slot;
-use std::collections::{BTreeMap, HashMap};
+use crate::sandbox::{Slot, Slots};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One city's routes and components.
 pub struct City {
-    /// `[city] id`.
     pub id: CityId,
-    /// `[city] name`.
     pub name: String,
-    /// `[city] hosts`.
     pub hosts: Vec<HostName>,
     /// Every component of the city, routed or not.
-    pub slots: BTreeMap<ComponentName, Arc<Slot>>,
+    pub slots: Arc<Slots>,
     /// Path prefixes, longest first, so the first match is the most specific one.
     routes: Vec<(RoutePath, Arc<Slot>)>,
 }
@@ -28,7 +25,7 @@ impl City {
         id: CityId,
         name: String,
         hosts: Vec<HostName>,
-        slots: BTreeMap<ComponentName, Arc<Slot>>,
+        slots: Slots,
         routes: impl IntoIterator<Item = (RoutePath, ComponentName)>,
     ) -> Self {
         let mut routes: Vec<_> = routes
@@ -39,7 +36,7 @@ impl City {
             })
             .collect();
         routes.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_str().len()));
-        Self { id, name, hosts, slots, routes }
+        Self { id, name, hosts, slots: Arc::new(slots), routes }
     }
 
     /// The matching route's prefix and the slot serving `path`, if any route matches.
@@ -80,6 +77,12 @@ impl Routes {
     /// The cities, in the order their manifests were given.
     pub fn cities(&self) -> &[Arc<City>] {
         &self.cities
+    }
+
+    /// The slot of component `name` in city `city`.
+    pub fn slot(&self, city: &str, name: &str) -> Option<&Arc<Slot>> {
+        let city = self.cities.iter().find(|c| c.id.as_str() == city)?;
+        city.slots.iter().find(|(n, _)| n.as_str() == name).map(|(_, slot)| slot)
     }
 
     /// The city for a request's `Host` header: the only city when there is one, else the city

@@ -2,26 +2,34 @@
 //! that exports a semver-compatible version of it, function by function with the same signature.
 
 use super::{Contracts, Interface};
-use crate::manifest::{CityId, ComponentName, ComponentSpec, Contract, Diagnostic};
+use crate::manifest::{CityId, ComponentName, Contract, Diagnostic, Link, Location};
 use std::collections::BTreeMap;
 use wasmtime::component::types::{ComponentFunc, Type};
 
-/// The problems with the links of every component of `city`, given the contracts of the version
-/// of each that serves (or is about to).
-pub fn check(city: &CityId, components: &[(&ComponentSpec, &Contracts)]) -> Vec<Diagnostic> {
-    let contracts: BTreeMap<_, _> = components.iter().map(|(spec, c)| (spec.name.clone(), *c)).collect();
-    components.iter().flat_map(|(spec, own)| check_component(city, spec, own, &contracts)).collect()
+/// One component of a city as the link checks see it: its links and the contracts of the
+/// version that serves (or is about to).
+pub struct Linked<'a> {
+    pub name: &'a ComponentName,
+    pub links: &'a BTreeMap<Contract, Link>,
+    pub contracts: &'a Contracts,
+    /// Where the manifest declares it.
+    pub at: &'a Location,
+}
+
+/// The problems with the links of every component of `city`.
+pub fn check(city: &CityId, components: &[Linked<'_>]) -> Vec<Diagnostic> {
+    let contracts: BTreeMap<_, _> = components.iter().map(|c| (c.name.clone(), c.contracts)).collect();
+    components.iter().flat_map(|component| check_component(city, component, &contracts)).collect()
 }
 
 /// The problems with `spec`'s links in `city`, given what each component of the city exports
-/// (`contracts`, by name, including `spec`'s own as `imports`).
+/// (`contracts`, by name, `spec`'s own among them).
 fn check_component(
     city: &CityId,
-    spec: &ComponentSpec,
-    imports: &Contracts,
+    spec: &Linked<'_>,
     contracts: &BTreeMap<ComponentName, &Contracts>,
 ) -> Vec<Diagnostic> {
-    let caller = &spec.name;
+    let (caller, imports) = (spec.name, spec.contracts);
     let here = |message: String| format!("city `{city}`, component `{caller}`: {message}");
     let mut problems = Vec::new();
     for import in &imports.imports {
@@ -60,7 +68,10 @@ fn check_component(
         };
         let callee = &link.component;
         let Some(export) = contracts.get(callee).and_then(|c| exported(c, import)) else {
-            let offered = contracts.get(callee).map(|c| names(&c.exports)).unwrap_or_default();
+            let offered = contracts
+                .get(callee)
+                .map(|c| names(c.exports.iter().filter(|e| Contract::of(&e.name).is_some())))
+                .unwrap_or_default();
             let message = here(format!("links `{contract}` to `{callee}`, which does not export `{}`", import.name));
             problems.push(Diagnostic::at(link.at.clone(), message).note(format!("`{callee}` exports {offered}")));
             continue;
@@ -94,7 +105,7 @@ fn check_component(
             }
         }
     }
-    for (contract, link) in &spec.links {
+    for (contract, link) in spec.links {
         if !imports.imports.iter().any(|i| Contract::of(&i.name).as_ref() == Some(contract)) {
             let message = here(format!("links `{contract}`, but does not import it"));
             let note = format!("it imports {}", names(&imports.imports));
@@ -112,11 +123,9 @@ fn exported<'a>(contracts: &'a Contracts, import: &Interface) -> Option<&'a Inte
     contracts.exports.iter().find(|e| unversioned(&e.name) == unversioned(&import.name))
 }
 
-fn names(interfaces: &[Interface]) -> String {
-    if interfaces.is_empty() {
-        return "nothing linkable".to_owned();
-    }
-    interfaces.iter().map(|i| format!("`{}`", i.name)).collect::<Vec<_>>().join(", ")
+fn names<'a>(interfaces: impl IntoIterator<Item = &'a Interface>) -> String {
+    let names: Vec<_> = interfaces.into_iter().map(|i| format!("`{}`", i.name)).collect();
+    if names.is_empty() { "nothing linkable".to_owned() } else { names.join(", ") }
 }
 
 /// Whether an export named `exported` serves an import named `imported`: the same interface, at

@@ -8,18 +8,23 @@
 //! 3. [`resolve`] reads every component file once, checks `sha256` pins, and produces the specs
 //!    the runtime loads.
 //!
+//! A command line may name directories: [`discover`] turns them into the manifests inside.
 //! `civic up` runs [`parse`], builds the plugin crates the manifests name, then [`resolve`].
 
 mod diagnostic;
+mod discover;
 mod id;
 mod schema;
 mod source;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
-pub use id::{BucketName, CityId, ComponentName, Contract, HostName, Origin, RoutePath};
-pub use source::{Digest, Source, Sources, WasmFile};
+pub use diagnostic::Diagnostics;
+pub(crate) use diagnostic::{Diagnostic, Location, SourceFile};
+pub use discover::discover;
+pub(crate) use id::{BucketName, CityId, ComponentName, Contract, HostName, Origin, RoutePath};
+pub(crate) use source::Source;
+pub use source::{Digest, Fetch, Sources, WasmFile};
 
-use crate::limits::LimitOverrides;
+use crate::limits::{LimitOverrides, Limits};
 use schema::{Checked, ComponentV1, ManifestV1, Versioned};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -32,84 +37,66 @@ use toml::Spanned;
 /// The only manifest version this Civic reads.
 pub const MANIFEST_VERSION: i64 = 1;
 
+/// The paths under which the host answers for itself (probes); no route may claim them.
+pub(crate) const HOST_PATHS: &str = "/.well-known/civic";
+
 /// A city, resolved: everything the runtime needs to serve it.
 #[derive(Clone, Debug)]
 pub struct CitySpec {
-    /// `[city] id`.
-    pub id: CityId,
-    /// `[city] name`.
-    pub name: String,
-    /// `[city] hosts`.
-    pub hosts: Vec<HostName>,
-    /// `[components.*]`, in name order.
-    pub components: Vec<ComponentSpec>,
-    /// `[[routes]]`, in manifest order.
-    pub routes: Vec<RouteSpec>,
+    pub(crate) id: CityId,
+    pub(crate) name: String,
+    pub(crate) hosts: Vec<HostName>,
+    /// In name order.
+    pub(crate) components: Vec<ComponentSpec>,
+    /// In manifest order.
+    pub(crate) routes: Vec<RouteSpec>,
+}
+
+impl CitySpec {
+    /// The budgets of each of its components, the host's `defaults` filling in what the manifest
+    /// leaves out.
+    pub fn limits(&self, defaults: &Limits) -> impl Iterator<Item = Limits> {
+        self.components.iter().map(|c| c.limits.over(defaults))
+    }
 }
 
 /// A component of a city, resolved.
 #[derive(Clone, Debug)]
-pub struct ComponentSpec {
-    /// Its name in the city.
+pub(crate) struct ComponentSpec {
     pub name: ComponentName,
     /// Its bytes, shared with every other city that uses the same file.
     pub wasm: Arc<WasmFile>,
-    /// What `wasi:config/store` answers to it.
     pub config: BTreeMap<String, String>,
-    /// The key-value buckets it may open.
     pub keyvalue: Vec<BucketName>,
-    /// The budgets it sets; the host's defaults fill in the rest.
     pub limits: LimitOverrides,
-    /// The host directories it may see.
     pub files: Vec<DirectoryGrant>,
-    /// The environment variables it sees.
     pub env: BTreeMap<String, String>,
-    /// The origins it may send HTTP requests to.
     pub outbound: Vec<Origin>,
-    /// The path a new version must answer with 2xx before a swap puts it live.
     pub health: Option<RoutePath>,
-    /// Which component of the city serves each contract it imports.
     pub links: BTreeMap<Contract, Link>,
     /// Its `source` in the manifest, for errors found when it is compiled or linked.
     pub at: Location,
 }
 
-impl ComponentSpec {
-    /// Whether `other` sets the component up the same way, whatever its source.
-    pub fn same_settings(&self, other: &Self) -> bool {
-        let links = |spec: &Self| spec.links.iter().map(|(c, l)| (c.clone(), l.component.clone())).collect::<Vec<_>>();
-        (&self.config, &self.keyvalue, &self.limits, &self.files, &self.env, &self.outbound, &self.health)
-            == (&other.config, &other.keyvalue, &other.limits, &other.files, &other.env, &other.outbound, &other.health)
-            && links(self) == links(other)
-    }
-}
-
 /// A `links` entry: the component that serves a contract, and where the manifest says so.
 #[derive(Clone, Debug)]
-pub struct Link {
-    /// The component, in the same city.
+pub(crate) struct Link {
     pub component: ComponentName,
-    /// The entry in the manifest.
     pub at: Location,
 }
 
 /// A host directory a component sees, resolved and known to exist at load.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirectoryGrant {
+pub(crate) struct DirectoryGrant {
     /// The absolute path the guest opens it by.
     pub guest: String,
-    /// The directory on the host.
     pub host: PathBuf,
-    /// Whether the guest may change what is in it.
     pub writable: bool,
 }
 
-/// A route, resolved.
 #[derive(Clone, Debug)]
-pub struct RouteSpec {
-    /// The path prefix.
+pub(crate) struct RouteSpec {
     pub path: RoutePath,
-    /// The component that serves it.
     pub component: ComponentName,
 }
 
@@ -131,16 +118,18 @@ impl Parsed {
     }
 
     /// The `source` of every component, resolved against the manifest's directory.
-    pub fn sources(&self) -> impl Iterator<Item = Source> + '_ {
+    pub(crate) fn sources(&self) -> impl Iterator<Item = Source> + '_ {
         self.manifest.components.values().map(|c| Source::resolve(&self.file.path, c.source.get_ref()))
     }
 }
 
-/// Reads and checks manifests; every error in every file is reported, not just the first.
-pub fn parse(paths: &[PathBuf]) -> Result<Vec<Parsed>, Diagnostics> {
+/// Reads and checks the manifests `args` name (files, or directories of them); every error in
+/// every file is reported, not just the first.
+pub fn parse(args: &[PathBuf]) -> Result<Vec<Parsed>, Diagnostics> {
+    let paths = discover(args)?;
     let mut diagnostics = Diagnostics::default();
     let mut parsed = Vec::new();
-    for path in paths {
+    for path in &paths {
         match parse_file(path) {
             Ok(manifest) => {
                 check_manifest(&manifest, &mut diagnostics);
@@ -207,8 +196,8 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
 }
 
 /// [`parse`] then [`resolve`], for callers that build nothing in between.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<CitySpec>, Diagnostics> {
-    resolve(&parse(paths)?, &mut Sources::default())
+pub fn load(args: &[PathBuf], sources: &mut Sources) -> Result<Vec<CitySpec>, Diagnostics> {
+    resolve(&parse(args)?, sources)
 }
 
 fn parse_file(path: &Path) -> Result<Parsed, Diagnostic> {
@@ -245,6 +234,13 @@ fn parse_file(path: &Path) -> Result<Parsed, Diagnostic> {
 fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
     let m = &parsed.manifest;
     check_unique(m.routes.iter().map(|r| (r.path.get_ref(), parsed.at(&r.path))), "route", diagnostics);
+    let host_paths = RoutePath::try_from(HOST_PATHS.to_owned()).expect("a valid route path");
+    for route in m.routes.iter().filter(|r| host_paths.matches(r.path.get_ref().as_str())) {
+        let message =
+            format!("route `{}` is under `{HOST_PATHS}`, where the host answers itself", route.path.get_ref());
+        let note = "the host's probes live there: `/.well-known/civic/health` and `/.well-known/civic/ready`";
+        diagnostics.push(Diagnostic::at(parsed.at(&route.path), message).note(note));
+    }
     check_elements(parsed, &m.city.hosts, diagnostics);
     check_unique(parsed.valid(&m.city.hosts), "host", diagnostics);
     for component in m.components.values() {

@@ -1,7 +1,6 @@
 //! Where a component's bytes come from: a `.wasm` file, or the build artifact of a plugin crate.
-//! Each file is read and hashed once, however many cities use it.
 
-use crate::cargo::PluginCrate;
+use anyhow::Context as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -69,7 +68,7 @@ impl WasmFile {
 }
 
 /// What a manifest's `source` names once it is resolved against the manifest's directory.
-pub enum Source {
+pub(crate) enum Source {
     /// A `.wasm` file.
     File(PathBuf),
     /// A directory with a `Cargo.toml`: a plugin crate, built by `civic up`.
@@ -84,39 +83,43 @@ impl Source {
     }
 }
 
-/// Reads each file and locates each plugin crate once per load.
+/// Finds what a source names when it is not a plain file: the layers above the manifest know how
+/// (the CLI asks cargo where a plugin crate's component is).
+pub trait Fetch: Send + Sync {
+    /// The component file that the plugin crate in `dir` builds to, built or not.
+    fn crate_artifact(&self, dir: &Path) -> anyhow::Result<PathBuf>;
+}
+
+/// Reads each file once per load, however many cities use it.
 #[derive(Default)]
 pub struct Sources {
+    fetch: Option<Arc<dyn Fetch>>,
     files: HashMap<PathBuf, Arc<WasmFile>>,
-    crates: HashMap<PathBuf, Arc<PluginCrate>>,
 }
 
 impl Sources {
-    /// The plugin crate in `dir`, located with `cargo metadata` the first time it is asked for.
-    pub fn plugin_crate(&mut self, dir: &Path) -> anyhow::Result<Arc<PluginCrate>> {
-        let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        if let Some(found) = self.crates.get(&key) {
-            return Ok(found.clone());
-        }
-        let found = Arc::new(PluginCrate::locate(&key)?);
-        self.crates.insert(key, found.clone());
-        Ok(found)
+    /// Sources that `fetch` finds when they are not plain files.
+    pub fn new(fetch: Arc<dyn Fetch>) -> Self {
+        Self { fetch: Some(fetch), files: HashMap::new() }
     }
 
     /// The component for `source`: the file itself, or the crate's build artifact.
-    pub fn wasm(&mut self, source: &Source) -> anyhow::Result<Arc<WasmFile>> {
+    pub(crate) fn wasm(&mut self, source: &Source) -> anyhow::Result<Arc<WasmFile>> {
         let path = match source {
             Source::File(path) => path.clone(),
             Source::Crate(dir) => {
-                let krate = self.plugin_crate(dir)?;
-                if !krate.artifact.is_file() {
+                let fetch = self.fetch.as_ref().with_context(|| {
+                    format!("`{}` is a plugin crate; give the path of its `.wasm` file", dir.display())
+                })?;
+                let artifact = fetch.crate_artifact(dir)?;
+                if !artifact.is_file() {
                     anyhow::bail!(
                         "plugin crate `{}` is not built yet (no `{}`): `civic up` builds it",
                         dir.display(),
-                        krate.artifact.display()
+                        artifact.display()
                     );
                 }
-                krate.artifact.clone()
+                artifact
             }
         };
         let key = path.canonicalize().map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;

@@ -4,7 +4,6 @@
 
 use super::{Namespace, State, StoreError, Write};
 use crate::manifest::{BucketName, CityId, ComponentName};
-use crate::store::StoreData;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
 
 mod bindings {
@@ -36,18 +35,25 @@ impl Default for KvLimits {
     }
 }
 
-/// A slot's view of the store: which buckets it may open, and where they live.
-pub struct KeyValue {
+/// The buckets a component of a city may open, and the store they live in.
+#[derive(Clone)]
+pub struct Grant {
     city: CityId,
     component: ComponentName,
     buckets: Vec<BucketName>,
     state: State,
 }
 
-impl KeyValue {
-    /// `component` of `city` may open `buckets` of `state`.
-    pub fn new(city: &CityId, component: &ComponentName, buckets: Vec<BucketName>, state: State) -> Self {
-        Self { city: city.clone(), component: component.clone(), buckets, state }
+impl Grant {
+    pub fn new(city: &CityId, component: &ComponentName, buckets: &[BucketName], state: &State) -> Self {
+        Self { city: city.clone(), component: component.clone(), buckets: buckets.to_vec(), state: state.clone() }
+    }
+}
+
+/// Grants compare by what they allow: every grant of a host shares its one store.
+impl PartialEq for Grant {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.city, &self.component, &self.buckets) == (&other.city, &other.component, &other.buckets)
     }
 }
 
@@ -77,24 +83,28 @@ impl From<StoreError> for KvError {
     }
 }
 
-/// The borrow of the store's data that the key-value interfaces work on.
-pub struct KeyValueView<'a> {
-    kv: &'a KeyValue,
-    table: &'a mut ResourceTable,
+/// What the key-value interfaces work on: an instance's grant and its resource table.
+pub struct KeyValueCtx<'a> {
+    pub grant: &'a Grant,
+    pub table: &'a mut ResourceTable,
 }
 
-impl<'a> KeyValueView<'a> {
-    /// A view over a slot's grants and an instance's resource table.
-    pub fn new(kv: &'a KeyValue, table: &'a mut ResourceTable) -> Self {
-        Self { kv, table }
-    }
+/// How the store's data reaches its key-value context.
+pub trait KeyValueView {
+    fn keyvalue(&mut self) -> KeyValueCtx<'_>;
+}
 
+impl KeyValueCtx<'_> {
     fn namespace(&self, bucket: &Resource<Bucket>) -> Result<Namespace, KvError> {
         Ok(self.table.get(bucket)?.ns.clone())
     }
 
+    fn backend(&self) -> &dyn super::Backend {
+        &*self.grant.state.backend
+    }
+
     fn limits(&self) -> &KvLimits {
-        &self.kv.state.limits
+        &self.grant.state.limits
     }
 
     fn check_key(&self, key: &str) -> Result<(), KvError> {
@@ -123,30 +133,31 @@ impl<'a> KeyValueView<'a> {
 
     async fn write(&mut self, bucket: &Resource<Bucket>, writes: Vec<Write>) -> Result<(), KvError> {
         let ns = self.namespace(bucket)?;
-        Ok(self.kv.state.backend.write(&ns, writes).await?)
+        Ok(self.backend().write(&ns, writes).await?)
     }
 }
 
 struct HasKeyValue;
 
 impl HasData for HasKeyValue {
-    type Data<'a> = KeyValueView<'a>;
+    type Data<'a> = KeyValueCtx<'a>;
 }
 
 /// Adds `wasi:keyvalue/{store, atomics, batch}` to the linker.
-pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
-    store::add_to_linker::<_, HasKeyValue>(linker, StoreData::keyvalue)?;
-    atomics::add_to_linker::<_, HasKeyValue>(linker, StoreData::keyvalue)?;
-    batch::add_to_linker::<_, HasKeyValue>(linker, StoreData::keyvalue)
+pub fn add_to_linker<T: KeyValueView + Send + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    store::add_to_linker::<_, HasKeyValue>(linker, T::keyvalue)?;
+    atomics::add_to_linker::<_, HasKeyValue>(linker, T::keyvalue)?;
+    batch::add_to_linker::<_, HasKeyValue>(linker, T::keyvalue)
 }
 
-impl store::Host for KeyValueView<'_> {
+impl store::Host for KeyValueCtx<'_> {
     async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KvError> {
-        if !self.kv.buckets.iter().any(|bucket| bucket.as_str() == identifier) {
+        if !self.grant.buckets.iter().any(|bucket| bucket.as_str() == identifier) {
             tracing::warn!(bucket = %identifier, "bucket access denied: not in the component's `keyvalue` list");
             return Err(KvError::AccessDenied);
         }
-        let ns = Namespace { city: self.kv.city.clone(), component: self.kv.component.clone(), bucket: identifier };
+        let grant = self.grant;
+        let ns = Namespace { city: grant.city.clone(), component: grant.component.clone(), bucket: identifier };
         Ok(self.table.push(Bucket { ns })?)
     }
 
@@ -158,11 +169,11 @@ impl store::Host for KeyValueView<'_> {
     }
 }
 
-impl store::HostBucket for KeyValueView<'_> {
+impl store::HostBucket for KeyValueCtx<'_> {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
         self.check_key(&key)?;
         let ns = self.namespace(&bucket)?;
-        let mut values = self.kv.state.backend.get_many(&ns, std::slice::from_ref(&key)).await?;
+        let mut values = self.backend().get_many(&ns, std::slice::from_ref(&key)).await?;
         Ok(values.pop().flatten())
     }
 
@@ -190,7 +201,7 @@ impl store::HostBucket for KeyValueView<'_> {
         let page = self.limits().max_keys_per_call;
         let offset = cursor.unwrap_or(0);
         // One key more than a page tells whether another page follows.
-        let mut keys = self.kv.state.backend.list_keys(&ns, offset, page + 1).await?;
+        let mut keys = self.backend().list_keys(&ns, offset, page + 1).await?;
         let cursor = (keys.len() > page).then(|| offset + page as u64);
         keys.truncate(page);
         Ok(store::KeyResponse { keys, cursor })
@@ -202,15 +213,15 @@ impl store::HostBucket for KeyValueView<'_> {
     }
 }
 
-impl atomics::Host for KeyValueView<'_> {
+impl atomics::Host for KeyValueCtx<'_> {
     async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: u64) -> Result<u64, KvError> {
         self.check_key(&key)?;
         let ns = self.namespace(&bucket)?;
-        Ok(self.kv.state.backend.increment(&ns, &key, delta).await?)
+        Ok(self.backend().increment(&ns, &key, delta).await?)
     }
 }
 
-impl batch::Host for KeyValueView<'_> {
+impl batch::Host for KeyValueCtx<'_> {
     async fn get_many(
         &mut self,
         bucket: Resource<Bucket>,
@@ -219,7 +230,7 @@ impl batch::Host for KeyValueView<'_> {
         self.check_count(keys.len())?;
         keys.iter().try_for_each(|key| self.check_key(key))?;
         let ns = self.namespace(&bucket)?;
-        let values = self.kv.state.backend.get_many(&ns, &keys).await?;
+        let values = self.backend().get_many(&ns, &keys).await?;
         Ok(keys.into_iter().zip(values).map(|(key, value)| value.map(|value| (key, value))).collect())
     }
 

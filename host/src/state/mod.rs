@@ -8,9 +8,11 @@
 //! - [`Backend`]: the small trait a store implements; [`sqlite`] is the durable default,
 //!   [`memory`] keeps nothing (for `civic check` and tests).
 
-pub mod keyvalue;
+pub(crate) mod keyvalue;
 pub mod memory;
 pub mod sqlite;
+
+pub use keyvalue::KvLimits;
 
 use crate::manifest::{CityId, ComponentName};
 use std::fmt;
@@ -87,7 +89,7 @@ pub struct State {
     /// The store.
     pub backend: SharedBackend,
     /// What a guest may store.
-    pub limits: Arc<keyvalue::KvLimits>,
+    pub limits: Arc<KvLimits>,
 }
 
 #[cfg(test)]

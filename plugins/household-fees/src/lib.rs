@@ -6,9 +6,9 @@
 //! The same rules answer `POST /assessments` and the `civic:tax/assessment` contract, so a city
 //! can link its mashups to this component instead of `local-tax`. The HTTP API is in README.md.
 
-use civic_sdk::tax::exports as tax;
+use civic_sdk::tax::exports::{self as tax, Assessment, Household, Line};
 use civic_sdk::{Params, Problem, Request, Response, Router, config};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 civic_sdk::service!(serve);
 civic_sdk::export!(tax = Contract);
@@ -59,43 +59,13 @@ fn fees(_: &Request, _: &Params) -> Result<Response, Problem> {
     Ok(Response::json(200, &Fees::from_config()?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Household {
-    members: u32,
-    #[serde(default)]
-    dogs: Vec<Dog>,
-    #[serde(default)]
-    low_income: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Dog {
-    name: String,
-    purpose: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Line {
-    tax: &'static str,
-    item: String,
-    cents: u64,
-    reason: String,
-}
-
-#[derive(Serialize)]
-struct Assessment {
-    lines: Vec<Line>,
-    reduction_cents: u64,
-    total_cents: u64,
-}
-
 /// `POST /assessments`: one line for the waste fee, one per dog.
 fn assessment(request: &Request, _: &Params) -> Result<Response, Problem> {
     Ok(Response::json(200, &assess(&Fees::from_config()?, request.json()?)?))
 }
 
+/// Waste and dog fees by household; a dog's being dangerous, and the rent of a second home,
+/// change nothing here.
 fn assess(fees: &Fees, household: Household) -> Result<Assessment, Problem> {
     if !(1..=MAX_MEMBERS).contains(&household.members) {
         return Err(Problem::invalid("members", format!("must be 1 to {MAX_MEMBERS}")));
@@ -105,7 +75,7 @@ fn assess(fees: &Fees, household: Household) -> Result<Assessment, Problem> {
     }
     let waste = fees.waste_base_cents + fees.waste_per_member_cents * u64::from(household.members);
     let mut lines = vec![Line {
-        tax: "waste-fee",
+        tax: "waste-fee".to_owned(),
         item: "household".to_owned(),
         cents: waste,
         reason: match household.members {
@@ -126,7 +96,7 @@ fn assess(fees: &Fees, household: Household) -> Result<Assessment, Problem> {
             Some(purpose) if fees.exempt_purposes.contains(&purpose) => (0, format!("exempt: {purpose} dog")),
             _ => (fees.dog_cents, "registered dog".to_owned()),
         };
-        lines.push(Line { tax: "dog-fee", item: name.to_owned(), cents, reason });
+        lines.push(Line { tax: "dog-fee".to_owned(), item: name.to_owned(), cents, reason });
     }
     let reduction_cents =
         if household.low_income { waste * u64::from(fees.low_income_reduction_percent) / 100 } else { 0 };
@@ -139,20 +109,7 @@ fn assess(fees: &Fees, household: Household) -> Result<Assessment, Problem> {
 struct Contract;
 
 impl tax::Guest for Contract {
-    fn assess(household: tax::Household) -> Result<tax::Assessment, tax::Failure> {
-        let dogs = household.dogs.into_iter().map(|dog| Dog { name: dog.name, purpose: dog.purpose }).collect();
-        let household = Household { members: household.members, dogs, low_income: household.low_income };
-        let assessed = assess(&Fees::from_config()?, household)?;
-        let lines = assessed.lines.into_iter().map(|line| tax::Line {
-            tax: line.tax.to_owned(),
-            item: line.item,
-            cents: line.cents,
-            reason: line.reason,
-        });
-        Ok(tax::Assessment {
-            lines: lines.collect(),
-            reduction_cents: assessed.reduction_cents,
-            total_cents: assessed.total_cents,
-        })
+    fn assess(household: Household) -> Result<Assessment, tax::Failure> {
+        Ok(assess(&Fees::from_config()?, household)?)
     }
 }

@@ -72,18 +72,9 @@ fn rates(_: &Request, _: &Params) -> Result<Response, Problem> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DogTaxForm {
-    dogs: Vec<Dog>,
+    dogs: Vec<tax::Dog>,
     #[serde(default)]
     low_income: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Dog {
-    name: String,
-    #[serde(default)]
-    dangerous: bool,
-    purpose: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -197,9 +188,7 @@ impl tax::Guest for Contract {
         let rates = Rates::from_config()?;
         let (mut lines, mut reduction_cents) = (Vec::new(), 0);
         if !household.dogs.is_empty() {
-            let dogs =
-                household.dogs.into_iter().map(|d| Dog { name: d.name, dangerous: d.dangerous, purpose: d.purpose });
-            let form = DogTaxForm { dogs: dogs.collect(), low_income: household.low_income };
+            let form = DogTaxForm { dogs: household.dogs, low_income: household.low_income };
             let assessed = assess_dogs(&rates, &form)?;
             reduction_cents = assessed.reduction_cents;
             lines.extend(assessed.lines.into_iter().map(|line| tax::Line {

@@ -26,11 +26,11 @@ struct Move {
     /// Everyone who moves; the first person is the household's contact and the guardian named
     /// on kindergarten applications.
     persons: Vec<Person>,
-    address: Address,
+    address: registry::Address,
     moved_in: String,
     previous_address: Option<String>,
     #[serde(default)]
-    dogs: Vec<Dog>,
+    dogs: Vec<tax::Dog>,
     #[serde(default)]
     low_income: bool,
     /// The year's rent in cents, when the new home is a second home.
@@ -46,23 +46,6 @@ struct Person {
     /// Facility ids, best first: apply for a kindergarten place for this child.
     #[serde(default)]
     kindergarten: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Address {
-    street: String,
-    house_number: String,
-    postal_code: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Dog {
-    name: String,
-    #[serde(default)]
-    dangerous: bool,
-    purpose: Option<String>,
 }
 
 /// The receipt's steps, in the order they ran.
@@ -118,35 +101,17 @@ fn moving_in(request: &Request, _: &Params) -> Result<Response, Problem> {
             guardian: full_name(contact),
             choices: child.kindergarten.clone(),
         };
-        let applied = education::apply(&form).map(|a| {
-            let placement = match a.placement {
-                education::Placement::Placed => "placed",
-                education::Placement::Waiting => "waiting",
-                education::Placement::Withdrawn => "withdrawn",
-            };
-            json!({ "id": a.id, "placement": placement, "facility": a.facility, "submitted": a.submitted })
-        });
+        let applied = education::apply(&form).map(|application| json!(application));
         receipt.record("kindergarten", Some(full_name(child)), applied.map_err(Problem::from));
     }
 
     let household = tax::Household {
         members: moving.persons.len() as u32,
-        dogs: moving
-            .dogs
-            .iter()
-            .map(|d| tax::Dog { name: d.name.clone(), dangerous: d.dangerous, purpose: d.purpose.clone() })
-            .collect(),
+        dogs: moving.dogs.clone(),
         low_income: moving.low_income,
         second_home_annual_rent_cents: moving.second_home_annual_rent_cents,
     };
-    let assessed = tax::assess(&household).map(|a| {
-        let lines: Vec<_> = a
-            .lines
-            .into_iter()
-            .map(|l| json!({ "tax": l.tax, "item": l.item, "cents": l.cents, "reason": l.reason }))
-            .collect();
-        json!({ "lines": lines, "reduction_cents": a.reduction_cents, "total_cents": a.total_cents })
-    });
+    let assessed = tax::assess(&household).map(|assessment| json!(assessment));
     receipt.record("tax", None, assessed.map_err(Problem::from));
 
     for person in &moving.persons {
@@ -165,18 +130,7 @@ fn moving_in(request: &Request, _: &Params) -> Result<Response, Problem> {
             address: address.clone(),
             resident_since: moving.moved_in.clone(),
         };
-        let issued = documents::issue_residence_certificate(&certificate).map(|signed| {
-            let c = signed.certificate;
-            json!({
-                "certificate": {
-                    "serial": c.serial, "issuer": c.issuer, "given_name": c.given_name,
-                    "family_name": c.family_name, "birth_date": c.birth_date, "address": c.address,
-                    "resident_since": c.resident_since, "issued_on": c.issued_on,
-                },
-                "algorithm": signed.algorithm,
-                "signature": signed.signature,
-            })
-        });
+        let issued = documents::issue_residence_certificate(&certificate).map(|signed| json!(signed));
         receipt.record("certificate", Some(full_name(person)), issued.map_err(Problem::from));
     }
 
@@ -196,21 +150,11 @@ fn register(moving: &Move) -> Result<Value, Problem> {
                 birth_date: p.birth_date.clone(),
             })
             .collect(),
-        address: registry::Address {
-            street: moving.address.street.clone(),
-            house_number: moving.address.house_number.clone(),
-            postal_code: moving.address.postal_code.clone(),
-        },
+        address: moving.address.clone(),
         moved_in: moving.moved_in.clone(),
         previous_address: moving.previous_address.clone(),
     };
-    let registration = registry::register(&household)?;
-    Ok(json!({
-        "number": registration.number,
-        "city": registration.city,
-        "registered_on": registration.registered_on,
-        "late": registration.late,
-    }))
+    Ok(json!(registry::register(&household)?))
 }
 
 fn full_name(person: &Person) -> String {

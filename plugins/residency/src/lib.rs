@@ -5,7 +5,7 @@
 
 use civic_sdk::date::Date;
 use civic_sdk::kv::Bucket;
-use civic_sdk::registry::exports as registry;
+use civic_sdk::registry::exports::{self as registry, Address};
 use civic_sdk::{Params, Problem, Request, Response, Router, config};
 use serde::{Deserialize, Serialize};
 
@@ -47,14 +47,6 @@ struct Person {
     given_name: String,
     family_name: String,
     birth_date: Date,
-}
-
-#[derive(Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct Address {
-    street: String,
-    house_number: String,
-    postal_code: String,
 }
 
 #[derive(Deserialize)]
@@ -175,14 +167,9 @@ impl registry::Guest for Contract {
             let birth_date = date(format!("persons[{i}].birth-date"), &person.birth_date)?;
             persons.push(Person { given_name: person.given_name, family_name: person.family_name, birth_date });
         }
-        let address = household.address;
         let registration = enter(Form {
             persons,
-            address: Address {
-                street: address.street,
-                house_number: address.house_number,
-                postal_code: address.postal_code,
-            },
+            address: household.address,
             moved_in: date("moved-in".to_owned(), &household.moved_in)?,
             previous_address: household.previous_address,
         })?;

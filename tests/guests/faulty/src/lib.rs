@@ -31,6 +31,16 @@ impl wasi::exports::http::incoming_handler::Guest for Faulty {
                 Ok(text) => respond(out, 200, &text),
                 Err(e) => respond(out, 403, &format!("cannot read: {e}\n")),
             },
+            "/pieces" => {
+                // A line in pieces, through Rust's `print!` and through `blocking-write` calls on
+                // a fresh stdout handle each, then an empty line, then a line it never ends.
+                print!("start");
+                let _ = std::io::stdout().flush();
+                for piece in [" a print", " 1234\n", "\n", "the end"] {
+                    let _ = wasi::cli::stdout::get_stdout().blocking_write_and_flush(piece.as_bytes());
+                }
+                respond(out, 200, "printed\n")
+            }
             "/env" => {
                 let vars: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}\n")).collect();
                 respond(out, 200, &vars.concat())

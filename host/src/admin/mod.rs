@@ -6,13 +6,21 @@
 //! | `GET /healthz` | 200 `ok` while the host serves |
 //! | `GET /metrics` | requests, errors, latency and swaps per city and component (Prometheus) |
 //! | `GET /v1/components` | every city's components: source, sha256, version, since, counts |
-//! | `PUT /v1/cities/{city}/components/{name}` | swaps in the `.wasm` in the body ([`crate::swap`]) |
+//! | `PUT /v1/cities/{city}/components/{name}` | swaps in the `.wasm` in the body |
 //! | `POST /v1/cities/{city}/components/{name}/rollback` | puts the previous version back |
-//! | `POST /v1/reload` | re-reads the manifests and applies the difference ([`crate::reload`]) |
+//! | `POST /v1/reload` | re-reads the manifests and applies the difference |
+//!
+//! A refusal answers `{"kind": …, "error": …}`: `kind` is stable (`not-found`, `no-earlier-version`,
+//! `manifest`, or the check a version failed: `compile`, `imports`, `exports`, `links`, `health`),
+//! `error` says it in words.
 
+mod metrics;
+
+use crate::http::Host as _;
 use crate::runtime::Runtime;
-use crate::slot::{Slot, Version};
-use crate::swap::{self, SwapError};
+use crate::runtime::swap::SwapError;
+use crate::runtime::watch::{self, Manifests};
+use crate::sandbox::{Slot, Version};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -22,7 +30,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::sync::Arc;
 use subtle::ConstantTimeEq as _;
 use tokio::net::TcpListener;
@@ -31,17 +38,16 @@ use tokio::net::TcpListener;
 const MAX_UPLOAD: usize = 256 << 20;
 
 /// What the admin API works on.
-pub struct Admin {
-    /// The live host.
+pub(crate) struct Admin {
     pub runtime: Arc<Runtime>,
     /// The bearer token every request must carry.
     pub token: String,
-    /// The manifests `POST /v1/reload` reads again.
-    pub manifests: Arc<[PathBuf]>,
+    /// What `POST /v1/reload` reads again.
+    pub manifests: Arc<Manifests>,
 }
 
 /// Serves the admin API on `listener` for as long as the host runs.
-pub async fn serve(listener: TcpListener, admin: Admin) {
+pub(crate) async fn serve(listener: TcpListener, admin: Admin) {
     let admin = Arc::new(admin);
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
@@ -66,7 +72,7 @@ async fn answer(admin: &Admin, request: Request<Incoming>) -> Response<Full<Byte
     match (request.method(), path.as_slice()) {
         (&Method::GET, ["healthz"]) => text(StatusCode::OK, "ok"),
         (&Method::GET, ["metrics"]) => {
-            let mut response = Response::new(Full::from(crate::metrics::render(&runtime.routes())));
+            let mut response = Response::new(Full::from(metrics::render(&runtime.routes())));
             let prometheus = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
             response.headers_mut().insert(header::CONTENT_TYPE, prometheus);
             response
@@ -78,16 +84,16 @@ async fn answer(admin: &Admin, request: Request<Incoming>) -> Response<Full<Byte
                 Ok(body) => body.to_bytes().to_vec(),
                 Err(e) => return text(StatusCode::BAD_REQUEST, &format!("cannot read the component: {e}")),
             };
-            outcome(swap::swap(runtime, &city, &name, bytes).await)
+            outcome(runtime.swap(&city, &name, bytes).await)
         }
         (&Method::POST, ["v1", "cities", city, "components", name, "rollback"]) => {
-            outcome(swap::roll_back(runtime, city, name))
+            outcome(runtime.roll_back(city, name).await)
         }
         (&Method::POST, ["v1", "reload"]) => {
             let (runtime, manifests) = (runtime.clone(), admin.manifests.clone());
-            match tokio::task::spawn_blocking(move || crate::reload::reload(&runtime, &manifests)).await {
+            match tokio::task::spawn_blocking(move || watch::reload(&runtime, &manifests)).await {
                 Ok(Ok(reloaded)) => json_response(StatusCode::OK, json!(reloaded)),
-                Ok(Err(diagnostics)) => text(StatusCode::UNPROCESSABLE_ENTITY, &diagnostics.to_string()),
+                Ok(Err(diagnostics)) => refused(StatusCode::UNPROCESSABLE_ENTITY, "manifest", &diagnostics.to_string()),
                 Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("the reload failed: {e}")),
             }
         }
@@ -101,17 +107,20 @@ fn authorized<B>(request: &Request<B>, token: &str) -> bool {
 }
 
 fn outcome(result: Result<Arc<Version>, SwapError>) -> Response<Full<Bytes>> {
-    match result {
-        Ok(version) => json_response(StatusCode::OK, version_json(&version)),
-        Err(e) => {
-            let status = match e {
-                SwapError::NotFound(_) => StatusCode::NOT_FOUND,
-                SwapError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                SwapError::NoEarlierVersion(_) => StatusCode::CONFLICT,
-            };
-            text(status, &e.to_string())
-        }
-    }
+    let error = match result {
+        Ok(version) => return json_response(StatusCode::OK, version_json(&version)),
+        Err(error) => error,
+    };
+    let (status, kind) = match &error {
+        SwapError::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found"),
+        SwapError::Refused(refusal) => (StatusCode::UNPROCESSABLE_ENTITY, refusal.kind()),
+        SwapError::NoEarlierVersion { .. } => (StatusCode::CONFLICT, "no-earlier-version"),
+    };
+    refused(status, kind, &error.to_string())
+}
+
+fn refused(status: StatusCode, kind: &str, error: &str) -> Response<Full<Bytes>> {
+    json_response(status, json!({ "kind": kind, "error": error }))
 }
 
 /// `GET /v1/components`.
@@ -131,11 +140,13 @@ fn components(runtime: &Runtime) -> Value {
 fn slot_json(slot: &Slot) -> Value {
     let mut value = version_json(&slot.current());
     value["name"] = json!(slot.name().as_str());
-    value["requests"] = json!(slot.stats().requests());
-    value["errors"] = json!(slot.stats().errors());
+    let stats = slot.stats().snapshot();
+    value["requests"] = json!(stats.requests);
+    value["errors"] = json!(stats.errors);
     value["previous"] = slot.previous().map_or(Value::Null, |previous| version_json(&previous));
+    let links = slot.grants().links().links().iter();
     let links: serde_json::Map<_, _> =
-        slot.links().iter().map(|(contract, callee)| (contract.to_string(), json!(callee.as_str()))).collect();
+        links.map(|(contract, link)| (contract.to_string(), json!(link.component.as_str()))).collect();
     value["links"] = Value::Object(links);
     value
 }
@@ -143,8 +154,8 @@ fn slot_json(slot: &Slot) -> Value {
 fn version_json(version: &Version) -> Value {
     json!({
         "version": version.number,
-        "sha256": version.loaded.digest.to_string(),
-        "source": version.loaded.source.display().to_string(),
+        "sha256": version.prepared.digest.to_string(),
+        "source": version.prepared.source.display().to_string(),
         "loaded_at": humantime::format_rfc3339_seconds(version.since).to_string(),
     })
 }

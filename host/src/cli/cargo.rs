@@ -1,10 +1,13 @@
-//! Plugin crates: where cargo puts a crate's component, and building crates for `civic up`.
+//! Plugin crates: where cargo puts a crate's component (what `civic run` serves of a crate
+//! source), and building crates for `civic up`.
 
+use crate::manifest::Fetch;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The target every plugin is built for.
 pub const TARGET: &str = "wasm32-wasip2";
@@ -42,7 +45,7 @@ struct Target {
 
 impl PluginCrate {
     /// Asks cargo about the crate in `dir`.
-    pub fn locate(dir: &Path) -> anyhow::Result<Self> {
+    fn locate(dir: &Path) -> anyhow::Result<Self> {
         let manifest = dir.join("Cargo.toml");
         if !manifest.is_file() {
             bail!("`{}` is a directory without a `Cargo.toml`: expected a plugin crate or a .wasm file", dir.display());
@@ -73,6 +76,32 @@ impl PluginCrate {
         let artifact =
             metadata.target_directory.join(TARGET).join("release").join(format!("{}.wasm", lib.name.replace('-', "_")));
         Ok(Self { package: package.name, workspace_root: metadata.workspace_root, artifact })
+    }
+}
+
+/// Finds plugin crates with `cargo metadata`, once per crate.
+#[derive(Default)]
+pub struct Cargo {
+    located: Mutex<HashMap<PathBuf, Arc<PluginCrate>>>,
+}
+
+impl Cargo {
+    /// The plugin crate in `dir`.
+    pub fn locate(&self, dir: &Path) -> anyhow::Result<Arc<PluginCrate>> {
+        let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        let mut located = self.located.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = located.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = Arc::new(PluginCrate::locate(&key)?);
+        located.insert(key, found.clone());
+        Ok(found)
+    }
+}
+
+impl Fetch for Cargo {
+    fn crate_artifact(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        Ok(self.locate(dir)?.artifact.clone())
     }
 }
 

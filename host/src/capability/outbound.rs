@@ -1,24 +1,34 @@
-//! Outgoing HTTP from guests (`wasi:http/outgoing-handler`): only to the origins the component's
-//! manifest entry lists (`outbound = [...]`); every other request fails with
-//! `HTTP-request-denied` and a log line. Allowed requests are sent by wasmtime's own client, and
-//! the request's deadline covers them like any other host call.
+//! `wasi:http` for guests: its types, and outgoing requests (`wasi:http/outgoing-handler`) only
+//! to the origins the component's manifest entry lists (`outbound = [...]`). Every other request
+//! fails with `HTTP-request-denied` and a log line. Allowed requests are sent by wasmtime's own
+//! client, and the request's deadline covers them like any other host call.
 
 use crate::manifest::Origin;
-use crate::slot::Slot;
 use http_body_util::BodyExt as _;
 use std::sync::Arc;
-use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks, WasiHttpView};
 
-/// Decides, per instance, whether an outgoing request may leave the host.
-pub struct Outbound {
-    slot: Arc<Slot>,
+/// The origins a component may send requests to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grant(Arc<[Origin]>);
+
+impl Grant {
+    pub fn new(origins: &[Origin]) -> Self {
+        Self(origins.into())
+    }
+
+    /// The hooks through which an instance's outgoing requests pass.
+    pub fn policy(&self) -> Policy {
+        Policy(self.0.clone())
+    }
 }
 
-impl Outbound {
-    /// The policy for instances of `slot`'s component.
-    pub fn new(slot: &Arc<Slot>) -> Self {
-        Self { slot: slot.clone() }
-    }
+/// Decides, per request, whether it may leave the host.
+pub struct Policy(Arc<[Origin]>);
+
+pub fn add_to_linker<T: WasiHttpView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
 }
 
 type ResponseFuture = Box<
@@ -26,7 +36,7 @@ type ResponseFuture = Box<
         + Send,
 >;
 
-impl WasiHttpHooks for Outbound {
+impl WasiHttpHooks for Policy {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
@@ -34,7 +44,7 @@ impl WasiHttpHooks for Outbound {
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> ResponseFuture {
         let origin = Origin::of(request.uri());
-        if !origin.as_ref().is_some_and(|origin| self.slot.outbound().contains(origin)) {
+        if !origin.as_ref().is_some_and(|origin| self.0.contains(origin)) {
             let uri = request.uri();
             tracing::warn!(%uri, "outgoing request denied: its origin is not in the component's `outbound` list");
             return Box::new(async { Err(Error::HttpRequestDenied) });

@@ -1,0 +1,90 @@
+//! Options of `civic run` (and `up`) that set the host's defaults and limits.
+
+use crate::limits::{Limits, PoolSize, Size, Timeout};
+use crate::state::KvLimits;
+use anyhow::bail;
+
+/// The host-wide defaults for what manifests leave out, and the size of the instance pool.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LimitArgs {
+    /// Memory a component may grow to, unless its manifest entry says otherwise.
+    #[arg(long = "memory", env = "CIVIC_MEMORY", default_value = "128MiB", value_name = "SIZE")]
+    memory: Size,
+
+    /// Wall-clock deadline of a request, unless the manifest says otherwise.
+    #[arg(long = "timeout", env = "CIVIC_TIMEOUT", default_value = "30s", value_name = "DURATION")]
+    timeout: Timeout,
+
+    /// Requests running at once per component, unless the manifest says otherwise.
+    #[arg(long = "max-concurrency", env = "CIVIC_MAX_CONCURRENCY", default_value_t = 100, value_name = "N")]
+    max_concurrency: u32,
+
+    /// Largest request body, unless the manifest says otherwise.
+    #[arg(long = "max-body", env = "CIVIC_MAX_BODY", default_value = "10MiB", value_name = "SIZE")]
+    max_body: Size,
+
+    /// Component instances alive at once in the whole host; one more answers 503.
+    /// [default: the sum of every component's max-concurrency, at most 1000]
+    #[arg(long = "max-instances", env = "CIVIC_MAX_INSTANCES", value_name = "N")]
+    max_instances: Option<u32>,
+}
+
+impl LimitArgs {
+    /// The defaults these options set, once they are known to serve something.
+    pub fn limits(&self) -> anyhow::Result<Limits> {
+        at_least_one("--max-concurrency", u64::from(self.max_concurrency))?;
+        at_least_one("--memory", self.memory.0)?;
+        if let Some(instances) = self.max_instances {
+            at_least_one("--max-instances", u64::from(instances))?;
+        }
+        Ok(Limits {
+            memory: self.memory.0,
+            timeout: self.timeout.0,
+            max_concurrency: self.max_concurrency,
+            max_body: self.max_body.0,
+        })
+    }
+
+    /// The pool for components with these `limits`, unless `--max-instances` says otherwise.
+    pub fn pool_size(&self, defaults: &Limits, limits: &[Limits]) -> PoolSize {
+        let fitting = PoolSize::fitting(defaults, limits);
+        PoolSize { instances: self.max_instances.unwrap_or(fitting.instances), ..fitting }
+    }
+}
+
+/// Limits on what components store in their key-value buckets.
+#[derive(clap::Args, Clone, Debug)]
+pub struct KvArgs {
+    /// Longest key a component may use.
+    #[arg(long, env = "CIVIC_KV_MAX_KEY", default_value = "1KiB", value_name = "SIZE")]
+    kv_max_key: Size,
+
+    /// Largest value a component may store.
+    #[arg(long, env = "CIVIC_KV_MAX_VALUE", default_value = "1MiB", value_name = "SIZE")]
+    kv_max_value: Size,
+
+    /// Most keys in one `list-keys` page or one batch call.
+    #[arg(long, env = "CIVIC_KV_MAX_KEYS", default_value_t = 1000, value_name = "N")]
+    kv_max_keys: usize,
+}
+
+impl KvArgs {
+    pub fn limits(&self) -> anyhow::Result<KvLimits> {
+        at_least_one("--kv-max-key", self.kv_max_key.0)?;
+        at_least_one("--kv-max-keys", self.kv_max_keys as u64)?;
+        let bytes = |size: Size| usize::try_from(size.0).unwrap_or(usize::MAX);
+        Ok(KvLimits {
+            max_key_bytes: bytes(self.kv_max_key),
+            max_value_bytes: bytes(self.kv_max_value),
+            max_keys_per_call: self.kv_max_keys,
+        })
+    }
+}
+
+/// Refuses a limit of zero, with which the host could serve nothing.
+fn at_least_one(option: &str, value: u64) -> anyhow::Result<()> {
+    if value == 0 {
+        bail!("`{option}` must be at least 1: with 0 the host could serve nothing");
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Replacing a city's component with a new version while the host serves, and rolling back:
+//! where a swap happens.
+//!
+//! A new version is prepared and checked before it goes live: it must provide every interface
+//! the current version exports (same package and interface, semver-compatible version), its
+//! imports must be ones the host provides, the city's links to and from it must type-check, and
+//! when the manifest names a health route it must answer it with 2xx. A rollback checks the
+//! links too. Then the slot's current version is replaced in one atomic store: requests in
+//! flight finish on the old version, new ones get the new one. Key-value state belongs to the
+//! slot, so it is untouched.
+
+use super::Runtime;
+use crate::http::{self, Host as _};
+use crate::link::{self, Linked};
+use crate::manifest::{RoutePath, WasmFile};
+use crate::sandbox::{PrepareError, Prepared, Slot, Version};
+use ::http::StatusCode;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why a swap or rollback did not happen; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    #[error("no component `{name}` in city `{city}`")]
+    NotFound { city: String, name: String },
+    /// The version failed a check.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("`{name}` in `{city}` has no earlier version to roll back to")]
+    NoEarlierVersion { city: String, name: String },
+}
+
+/// The check a version failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    #[error("the new version does not export `{missing}`, which the current version provides; it exports {offered}")]
+    Exports { missing: String, offered: String },
+    /// The city's links to or from it would not type-check.
+    #[error("{0}")]
+    Links(String),
+    #[error(transparent)]
+    Health(#[from] HealthError),
+}
+
+impl Refusal {
+    /// A stable name for the check, for machines (the admin API's `kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Prepare(PrepareError::Compile(_)) => "compile",
+            Self::Prepare(PrepareError::Imports { .. }) => "imports",
+            Self::Prepare(PrepareError::ServesNothing(_)) | Self::Exports { .. } => "exports",
+            Self::Links(_) => "links",
+            Self::Health(_) => "health",
+        }
+    }
+}
+
+/// How a version failed its health route.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("the new version answered its health route `{path}` with {status}")]
+    Status { path: RoutePath, status: StatusCode },
+    #[error("the new version's answer to its health route `{path}` broke off")]
+    BrokenBody { path: RoutePath },
+}
+
+impl Runtime {
+    /// Puts `bytes` live as component `name` of `city`, once they pass every check.
+    pub async fn swap(self: &Arc<Self>, city: &str, name: &str, bytes: Vec<u8>) -> Result<Arc<Version>, SwapError> {
+        let _no_other_change = self.changes.lock().await;
+        let slot = self.find(city, name)?;
+        let outcome = self.check(&slot, bytes).await;
+        slot.stats().record_swap(outcome.is_ok());
+        let prepared =
+            outcome.inspect_err(|reason| tracing::warn!(city, component = name, "swap rejected: {reason}"))?;
+        let version = slot.deploy(prepared);
+        tracing::info!(city, component = name, version = version.number, sha256 = %version.prepared.digest, "swapped");
+        Ok(version)
+    }
+
+    /// Puts the version before the current one back live.
+    pub async fn roll_back(&self, city: &str, name: &str) -> Result<Arc<Version>, SwapError> {
+        let _no_other_change = self.changes.lock().await;
+        let slot = self.find(city, name)?;
+        // The city's other components may have changed since: the earlier version must still fit.
+        if let Some(previous) = slot.previous() {
+            self.check_links(&slot, &previous.prepared)
+                .inspect_err(|reason| tracing::warn!(city, component = name, "rollback rejected: {reason}"))?;
+        }
+        let earlier = || SwapError::NoEarlierVersion { city: city.to_owned(), name: name.to_owned() };
+        let version = slot.roll_back().ok_or_else(earlier)?;
+        tracing::info!(city, component = name, version = version.number, sha256 = %version.prepared.digest, "rolled back");
+        Ok(version)
+    }
+
+    fn find(&self, city: &str, name: &str) -> Result<Arc<Slot>, SwapError> {
+        self.slot(city, name).ok_or_else(|| SwapError::NotFound { city: city.to_owned(), name: name.to_owned() })
+    }
+
+    /// Prepares the new bytes and runs every check.
+    async fn check(self: &Arc<Self>, slot: &Arc<Slot>, bytes: Vec<u8>) -> Result<Arc<Prepared>, Refusal> {
+        let wasm = WasmFile::from_bytes(PathBuf::from(format!("upload for {}/{}", slot.city(), slot.name())), bytes);
+        // Compiling takes a while and all of a core: keep it off the threads that serve requests.
+        let runtime = self.clone();
+        let prepared = tokio::task::spawn_blocking(move || runtime.sandbox.prepare(&wasm))
+            .await
+            .map_err(|e| PrepareError::Compile(anyhow::anyhow!("compiling the new version failed: {e}")))?;
+        let prepared = Arc::new(prepared?);
+        let current = slot.current();
+        let offered = &prepared.contracts.exports;
+        for export in &current.prepared.contracts.exports {
+            if !offered.iter().any(|new| compatible(&export.name, &new.name)) {
+                let offered: Vec<_> = offered.iter().map(|e| format!("`{}`", e.name)).collect();
+                return Err(Refusal::Exports { missing: export.name.clone(), offered: offered.join(", ") });
+            }
+        }
+        self.check_links(slot, &prepared)?;
+        if let Some(path) = slot.health() {
+            let candidate = Version::candidate(prepared.clone());
+            let (status, whole) = http::probe(&**self, slot.clone(), candidate, path.as_str()).await;
+            if !status.is_success() {
+                return Err(HealthError::Status { path: path.clone(), status }.into());
+            }
+            if !whole {
+                return Err(HealthError::BrokenBody { path: path.clone() }.into());
+            }
+        }
+        Ok(prepared)
+    }
+
+    /// The version must serve what the city links to it, and be served what it imports.
+    fn check_links(&self, slot: &Arc<Slot>, prepared: &Arc<Prepared>) -> Result<(), Refusal> {
+        let routes = self.routes();
+        let Some(city) = routes.cities().iter().find(|c| c.id == *slot.city()) else { return Ok(()) };
+        let live: Vec<_> = city
+            .slots
+            .values()
+            .map(|s| (s, if Arc::ptr_eq(s, slot) { prepared.clone() } else { s.current().prepared.clone() }))
+            .collect();
+        let components: Vec<_> = live
+            .iter()
+            .map(|(s, p)| Linked {
+                name: s.name(),
+                links: s.grants().links().links(),
+                contracts: &p.contracts,
+                at: s.at(),
+            })
+            .collect();
+        let problems = link::check(&city.id, &components);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Refusal::Links(problems.iter().map(|p| p.message().to_owned()).collect::<Vec<_>>().join("; ")))
+    }
+}
+
+/// Whether export `new` can stand in for `old`: the same interface, at a version in the same
+/// semver range either way (a downgrade within the range is fine for the host; components linked
+/// to it are held to the caret rule by `check_links`).
+fn compatible(old: &str, new: &str) -> bool {
+    link::compatible(old, new) || link::compatible(new, old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compatible;
+
+    #[test]
+    fn exports_are_compatible_within_a_semver_range() {
+        assert!(compatible("wasi:http/incoming-handler@0.2.0", "wasi:http/incoming-handler@0.2.6"));
+        assert!(compatible("civic:tax/assessment@1.2.0", "civic:tax/assessment@1.0.0"));
+        assert!(!compatible("wasi:http/incoming-handler@0.2.0", "wasi:http/incoming-handler@0.3.0"));
+        assert!(!compatible("civic:tax/assessment@1.2.0", "civic:tax/assessment@2.0.0"));
+        assert!(!compatible("civic:tax/assessment@1.2.0", "civic:tax/reductions@1.2.0"));
+        assert!(compatible("run", "run"));
+    }
+}

@@ -1,0 +1,55 @@
+//! Starting one instance of one slot — the one way the host does it, for a request and for a
+//! linked callee alike: a place among the slot's concurrent requests, a fresh store with its
+//! deadline, then instantiation from the pooling allocator.
+
+use super::failure::{Busy, Failure};
+use super::slot::{Slot, Version};
+use super::store::{StoreData, new_store};
+use crate::engine::Engine;
+use crate::limits::CpuShare;
+use crate::link::CalleesRef;
+use crate::manifest::Contract;
+use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::Store;
+use wasmtime::component::Func;
+use wasmtime_wasi_http::p2::bindings::Proxy;
+
+/// A running instance of a slot's version, holding its place until it is dropped.
+pub struct Instance {
+    pub store: Store<StoreData>,
+    instance: wasmtime::component::Instance,
+    version: Arc<Version>,
+    _running: OwnedSemaphorePermit,
+}
+
+impl Instance {
+    /// Instantiates `version` of `slot` under `cpu`; `callees` serve its links.
+    pub async fn start(
+        engine: &Engine,
+        slot: Arc<Slot>,
+        version: Arc<Version>,
+        cpu: CpuShare,
+        callees: Option<CalleesRef>,
+    ) -> Result<Self, Failure> {
+        let running = slot.try_start().ok_or(Failure::Busy(Busy::Concurrency))?;
+        let mut store = new_store(engine, slot, cpu, callees).map_err(|e| Failure::Setup(format!("{e:#}")))?;
+        let instance = version.prepared.pre.instantiate_async(&mut store).await.map_err(Failure::of)?;
+        Ok(Self { store, instance, version, _running: running })
+    }
+
+    /// Its `wasi:http/incoming-handler`. Loading refuses a route or health path to a component
+    /// without one, so this fails only on a bug.
+    pub fn http_handler(&mut self) -> wasmtime::Result<Proxy> {
+        let indices = self.version.prepared.http.as_ref().ok_or_else(|| wasmtime::format_err!("no HTTP export"))?;
+        indices.load(&mut self.store, &self.instance)
+    }
+
+    /// Function `name` of its export of `contract`.
+    pub fn export(&mut self, contract: &Contract, name: &str) -> Result<Func, String> {
+        let missing = || format!("its version {} does not export it", self.version.number);
+        let interface = self.version.prepared.contracts.export(contract).ok_or_else(missing)?;
+        let index = interface.functions.get(name).and_then(|f| f.export.as_ref()).ok_or_else(missing)?;
+        self.instance.get_func(&mut self.store, index).ok_or_else(missing)
+    }
+}

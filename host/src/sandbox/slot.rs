@@ -1,0 +1,166 @@
+//! Component slots: a city's named component, holding the version that currently serves it.
+//!
+//! A [`Prepared`] component (compiled, pre-instantiated) is shared by every city that runs the
+//! same bytes; a [`Slot`] is per city and carries that city's grants and budgets, fixed when it
+//! is made. Requests take the slot's current [`Version`] when they start and keep it to the end,
+//! so a swap never changes a request midway, and an old version is dropped when its last request
+//! ends.
+
+use super::Prepared;
+use super::stats::SlotStats;
+use super::store::Grants;
+use crate::limits::Limits;
+use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest, Location, RoutePath};
+use crate::state::State;
+use arc_swap::ArcSwap;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// A city's components by name.
+pub type Slots = BTreeMap<ComponentName, Arc<Slot>>;
+
+/// A component as deployed in one slot: which one, since when, and its number in the slot's
+/// history (1 for what the manifest loaded, one more for each swap).
+pub struct Version {
+    pub prepared: Arc<Prepared>,
+    /// A rollback brings back the earlier number.
+    pub number: u64,
+    /// When it went live.
+    pub since: SystemTime,
+}
+
+impl Version {
+    /// A version that is not (yet) in a slot's history, such as a candidate being checked.
+    pub fn candidate(prepared: Arc<Prepared>) -> Arc<Self> {
+        Arc::new(Self { prepared, number: 0, since: SystemTime::now() })
+    }
+}
+
+/// A city's component.
+pub struct Slot {
+    city: CityId,
+    name: ComponentName,
+    grants: Grants,
+    limits: Limits,
+    health: Option<RoutePath>,
+    /// Where the manifest declares it.
+    at: Location,
+    /// One permit per request allowed to run at once.
+    running: Arc<Semaphore>,
+    /// The digest of the source the manifest last gave it, to tell what a reload changes; the
+    /// version serving may be another, swapped in since.
+    manifest_source: Mutex<Digest>,
+    current: ArcSwap<Version>,
+    /// The version before the current one, for rollback.
+    previous: Mutex<Option<Arc<Version>>>,
+    stats: SlotStats,
+}
+
+impl Slot {
+    /// The slot for `spec` in `city`, serving `prepared`, keeping its data in `state`, with the
+    /// manifest's limits over the host's `defaults`.
+    pub fn new(city: &CityId, spec: &ComponentSpec, prepared: Arc<Prepared>, state: &State, defaults: &Limits) -> Self {
+        let limits = spec.limits.over(defaults);
+        Self {
+            city: city.clone(),
+            name: spec.name.clone(),
+            grants: Grants::new(city, spec, state),
+            limits,
+            health: spec.health.clone(),
+            at: spec.at.clone(),
+            running: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
+            manifest_source: Mutex::new(spec.wasm.digest),
+            current: ArcSwap::from_pointee(Version { prepared, number: 1, since: SystemTime::now() }),
+            previous: Mutex::new(None),
+            stats: SlotStats::default(),
+        }
+    }
+
+    pub fn city(&self) -> &CityId {
+        &self.city
+    }
+
+    pub fn name(&self) -> &ComponentName {
+        &self.name
+    }
+
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The path a new version must answer with 2xx before it goes live.
+    pub fn health(&self) -> Option<&RoutePath> {
+        self.health.as_ref()
+    }
+
+    pub fn at(&self) -> &Location {
+        &self.at
+    }
+
+    /// Whether `spec` sets this component up as the slot does, whatever its source.
+    pub fn same_settings(&self, spec: &ComponentSpec, state: &State, defaults: &Limits) -> bool {
+        self.grants == Grants::new(&self.city, spec, state)
+            && self.limits == spec.limits.over(defaults)
+            && self.health == spec.health
+    }
+
+    /// Whether the manifest's source is still the one the slot was last given.
+    pub fn same_source(&self, spec: &ComponentSpec) -> bool {
+        *lock(&self.manifest_source) == spec.wasm.digest
+    }
+
+    /// A place among the requests running at once, or `None` when all are taken.
+    pub(super) fn try_start(&self) -> Option<OwnedSemaphorePermit> {
+        self.running.clone().try_acquire_owned().ok()
+    }
+
+    /// The version serving now; a request keeps it to its end.
+    pub fn current(&self) -> Arc<Version> {
+        self.current.load_full()
+    }
+
+    /// The version a rollback would bring back.
+    pub fn previous(&self) -> Option<Arc<Version>> {
+        lock(&self.previous).clone()
+    }
+
+    /// Puts `prepared` live; the current version becomes the previous one.
+    pub fn deploy(&self, prepared: Arc<Prepared>) -> Arc<Version> {
+        let mut previous = lock(&self.previous);
+        let current = self.current.load_full();
+        let next = Arc::new(Version { prepared, number: current.number + 1, since: SystemTime::now() });
+        self.current.store(next.clone());
+        *previous = Some(current);
+        next
+    }
+
+    /// Puts `prepared`, the manifest's new source for this slot, live.
+    pub fn deploy_from_manifest(&self, prepared: Arc<Prepared>) -> Arc<Version> {
+        *lock(&self.manifest_source) = prepared.digest;
+        self.deploy(prepared)
+    }
+
+    /// Puts the previous version back live (and the current one in its place), if there is one.
+    pub fn roll_back(&self) -> Option<Arc<Version>> {
+        let mut previous = lock(&self.previous);
+        let back = previous.take()?;
+        *previous = Some(self.current.swap(back.clone()));
+        Some(back)
+    }
+
+    /// Requests, errors and latency of this component in this city.
+    pub fn stats(&self) -> &SlotStats {
+        &self.stats
+    }
+}
+
+/// A poisoned lock still holds a whole value: every change under these locks is one assignment.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

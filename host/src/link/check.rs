@@ -33,7 +33,7 @@ fn check_component(
     let here = |message: String| format!("city `{city}`, component `{caller}`: {message}");
     let mut problems = Vec::new();
     for import in &imports.imports {
-        let Some(contract) = Contract::of(&import.name) else {
+        let Some(contract) = import.contract.clone() else {
             let message = here(format!("imports `{}`, which has no version and cannot be linked", import.name));
             problems.push(Diagnostic::at(spec.at.clone(), message));
             continue;
@@ -70,7 +70,7 @@ fn check_component(
         let Some(export) = contracts.get(callee).and_then(|c| exported(c, import)) else {
             let offered = contracts
                 .get(callee)
-                .map(|c| names(c.exports.iter().filter(|e| Contract::of(&e.name).is_some())))
+                .map(|c| names(c.exports.iter().filter(|e| e.contract.is_some())))
                 .unwrap_or_default();
             let message = here(format!("links `{contract}` to `{callee}`, which does not export `{}`", import.name));
             problems.push(Diagnostic::at(link.at.clone(), message).note(format!("`{callee}` exports {offered}")));
@@ -106,7 +106,7 @@ fn check_component(
         }
     }
     for (contract, link) in spec.links {
-        if !imports.imports.iter().any(|i| Contract::of(&i.name).as_ref() == Some(contract)) {
+        if !imports.imports.iter().any(|i| i.contract.as_ref() == Some(contract)) {
             let message = here(format!("links `{contract}`, but does not import it"));
             let note = format!("it imports {}", names(&imports.imports));
             problems.push(Diagnostic::at(link.at.clone(), message).note(note));

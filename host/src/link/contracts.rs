@@ -18,6 +18,8 @@ pub struct Contracts {
 /// One interface, by its full name (`civic:tax/assessment@1.0.0`).
 pub struct Interface {
     pub name: String,
+    /// The contract it belongs to, when it is versioned and outside `wasi:`.
+    pub contract: Option<Contract>,
     pub functions: BTreeMap<String, Function>,
 }
 
@@ -46,7 +48,8 @@ impl Contracts {
         let interface = |name: &str, item: ComponentItem, exported: bool| match item {
             ComponentItem::ComponentInstance(instance) => {
                 let index = if exported { component.get_export_index(None, name) } else { None };
-                Some(Interface { name: name.to_owned(), functions: functions(&instance, index.as_ref()) })
+                let functions = functions(&instance, index.as_ref());
+                Some(Interface { name: name.to_owned(), contract: Contract::of(name), functions })
             }
             _ => None,
         };
@@ -62,11 +65,11 @@ impl Contracts {
 
     /// The export that serves `contract`, if any.
     pub fn export(&self, contract: &Contract) -> Option<&Interface> {
-        self.exports.iter().find(|e| Contract::of(&e.name).as_ref() == Some(contract))
+        self.exports.iter().find(|e| e.contract.as_ref() == Some(contract))
     }
 
     /// Whether it serves any contract to other components.
     pub fn serves_contracts(&self) -> bool {
-        self.exports.iter().any(|e| Contract::of(&e.name).is_some())
+        self.exports.iter().any(|e| e.contract.is_some())
     }
 }

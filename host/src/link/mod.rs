@@ -101,7 +101,7 @@ pub fn add_to_linker<T: LinkView + Send + 'static>(
     imports: &[Interface],
 ) -> wasmtime::Result<()> {
     for interface in imports {
-        let Some(contract) = Contract::of(&interface.name) else { continue };
+        let Some(contract) = &interface.contract else { continue };
         let mut instance = linker.instance(&interface.name)?;
         for function in interface.functions.keys() {
             let hop = Arc::new(Hop {
@@ -135,11 +135,10 @@ impl Hop {
         results: &mut [Val],
     ) -> wasmtime::Result<()> {
         let ctx = caller.data_mut().links();
-        let caller_name = ctx.caller.clone();
-        let callee = ctx.grant.0.get(&self.contract).map(|link| link.component.clone());
+        let callee = ctx.grant.0.get(&self.contract).map(|link| &link.component);
         let callees = ctx.callees.and_then(CalleesRef::get);
         let fail = |callee: &str, cause: Cause| LinkError {
-            caller: caller_name.clone(),
+            caller: ctx.caller.clone(),
             callee: callee.to_owned(),
             interface: self.interface.clone(),
             function: self.function.clone(),
@@ -150,14 +149,14 @@ impl Hop {
         };
         let span = tracing::info_span!(
             "link",
-            caller = %caller_name,
+            caller = %ctx.caller,
             callee = %callee,
             interface = %self.interface,
             function = %self.function,
         );
         let started = Instant::now();
         let outcome = callees
-            .call(&callee, &self.contract, &self.function, params, results)
+            .call(callee, &self.contract, &self.function, params, results)
             .instrument(span.clone())
             .await
             .map_err(|cause| match cause {

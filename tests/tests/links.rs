@@ -329,7 +329,7 @@ async fn a_swapped_callee_answers_the_next_call_without_relinking() {
     let (status, reason) = put(TAX_CHANGED).await;
     assert_eq!(status, 422, "{reason}");
     assert!(reason.contains("field `members`, `relocation` has u32 and `tax` has string"), "{reason}");
-    let refusal: serde_json::Value = serde_json::from_str(&reason).unwrap();
+    let refusal: Value = serde_json::from_str(&reason).unwrap();
     assert_eq!(refusal["kind"], "links", "a failed link check is told from a failed health check: {reason}");
 
     // The real local tax rules, swapped into the `tax` slot (with the test tax's empty config,

@@ -1,11 +1,14 @@
 //! Scenario 4: durable key-value operations — through a component over HTTP (`PUT`/`GET` on the
-//! key-value test guest, every set acknowledged only once it is on disk) and on the SQLite backend
-//! directly, with as many concurrent callers.
+//! key-value test guest, every set acknowledged only once it is durable) and on the backend
+//! directly, with as many concurrent callers: SQLite in the data dir, and PostgreSQL (a server the
+//! harness starts on 127.0.0.1, as the tests do).
 
-use crate::load::{LoadShape, measure};
-use crate::{Options, bench_city, start_civic};
+use crate::load::{Load, LoadShape, measure};
+use crate::{Options, bench_city, start_civic_with};
+use civic_host::state::postgres::PostgresBackend;
 use civic_host::state::sqlite::SqliteBackend;
 use civic_host::state::{Backend, Namespace, Write};
+use civic_tests::postgres::Postgres;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -30,36 +33,62 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let (sets, gets) = (dir.path().join("sets.lua"), dir.path().join("gets.lua"));
     std::fs::write(&sets, SETS)?;
     std::fs::write(&gets, GETS)?;
-    let civic = start_civic(options, dir.path(), &[manifest])?;
-    let url = format!("http://{}/", civic.addr);
-    let shape = |script| LoadShape { script: Some(script), ..options.shape(CONNECTIONS) };
-    let http_sets = measure(&url, &shape(sets))?;
-    let http_gets = measure(&url, &shape(gets))?;
-    drop(civic);
-
+    let server = Postgres::shared();
     let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let seconds = Duration::from_secs(options.seconds);
-    let (direct_sets, direct_gets) = threads.block_on(async {
-        let backend = Arc::new(SqliteBackend::open(&dir.path().join("direct.sqlite3"))?);
-        let sets = hammer(backend.clone(), seconds, true).await;
-        let gets = hammer(backend, seconds, false).await;
-        anyhow::Ok((sets, gets))
-    })?;
+    let mut rows = Vec::new();
+    for store in ["sqlite", "postgres"] {
+        let (state, direct): (String, Arc<dyn Backend>) = match store {
+            "sqlite" => ("sqlite".into(), Arc::new(SqliteBackend::open(&dir.path().join("direct.sqlite3"))?)),
+            _ => {
+                let url = server.database().parse().map_err(anyhow::Error::msg)?;
+                let backend = threads.block_on(PostgresBackend::connect(&url, Duration::from_secs(5)))?;
+                (server.database(), Arc::new(backend))
+            }
+        };
+        let data = dir.path().join(store);
+        let civic = start_civic_with(options, &data, std::slice::from_ref(&manifest), &["--state", &state], &[])?;
+        let url = format!("http://{}/", civic.addr);
+        let shape =
+            |script: &std::path::Path| LoadShape { script: Some(script.to_path_buf()), ..options.shape(CONNECTIONS) };
+        let (http_sets, http_gets) = (measure(&url, &shape(&sets))?, measure(&url, &shape(&gets))?);
+        drop(civic);
+        let sets_per_second = threads.block_on(hammer(direct.clone(), seconds, true));
+        let gets_per_second = threads.block_on(hammer(direct, seconds, false));
+        rows.push((store, http_sets, http_gets, sets_per_second, gets_per_second));
+    }
 
-    println!("## Durable key-value operations ({CONNECTIONS} concurrent callers, synchronous=FULL)\n");
-    println!("| operation | through a component over HTTP | on the backend directly |");
-    println!("| --- | ---: | ---: |");
-    let cell = |load: &crate::load::Load| {
+    println!("## Durable key-value operations ({CONNECTIONS} concurrent callers)\n");
+    println!("SQLite with synchronous=FULL; PostgreSQL 15 on the same machine, synchronous_commit=on.\n");
+    println!("| store | operation | through a component over HTTP | on the backend directly |");
+    println!("| --- | --- | ---: | ---: |");
+    let cell = |load: &Load| {
         format!("{}/s (p50 {:.0} µs, p99 {:.0} µs)", crate::thousands(load.rps), load.p50_us, load.p99_us)
     };
-    println!("| set | {} | {}/s |", cell(&http_sets), crate::thousands(direct_sets));
-    println!("| get | {} | {}/s |", cell(&http_gets), crate::thousands(direct_gets));
-    println!("\nHTTP errors: {} on sets, {} on gets.\n", http_sets.errors, http_gets.errors);
+    for (store, http_sets, http_gets, sets, gets) in &rows {
+        println!("| {store} | set | {} | {}/s |", cell(http_sets), crate::thousands(*sets));
+        println!("| {store} | get | {} | {}/s |", cell(http_gets), crate::thousands(*gets));
+    }
+    let (
+        (_, sqlite_sets, sqlite_gets, sqlite_direct_sets, sqlite_direct_gets),
+        (_, sets, gets, direct_sets, direct_gets),
+    ) = (&rows[0], &rows[1]);
+    println!(
+        "\npostgres / sqlite over HTTP: sets {:.2}, gets {:.2}; directly: sets {:.2}, gets {:.2}",
+        sets.rps / sqlite_sets.rps,
+        gets.rps / sqlite_gets.rps,
+        direct_sets / sqlite_direct_sets,
+        direct_gets / sqlite_direct_gets
+    );
+    for (store, sets, gets, ..) in &rows {
+        println!("HTTP errors ({store}): {} on sets, {} on gets.", sets.errors, gets.errors);
+    }
+    println!();
     Ok(())
 }
 
 /// Operations per second from as many concurrent callers as the HTTP test has connections.
-async fn hammer(backend: Arc<SqliteBackend>, duration: Duration, write: bool) -> f64 {
+async fn hammer(backend: Arc<dyn Backend>, duration: Duration, write: bool) -> f64 {
     let ns = Namespace {
         city: "bench".to_owned().try_into().expect("a valid id"),
         component: "store".to_owned().try_into().expect("a valid name"),

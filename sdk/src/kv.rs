@@ -29,9 +29,16 @@ pub enum Error {
     NoSuchStore,
     /// A stored value is not the JSON the caller asked for.
     Decode(String),
+    /// The store cannot be reached now (its server is down, say); worth trying again soon.
+    /// [`Problem`](crate::Problem) answers it with 503 and `Retry-After`.
+    Unavailable(String),
     /// Anything else, as the host described it (a limit exceeded, say).
     Other(String),
 }
+
+/// How the host's message begins when the store cannot be reached (wasi:keyvalue has no error
+/// case of its own for it).
+const UNAVAILABLE: &str = "unavailable: ";
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -41,7 +48,7 @@ impl fmt::Display for Error {
             }
             Self::NoSuchStore => f.write_str("no such store"),
             Self::Decode(message) => write!(f, "stored value is not the expected JSON: {message}"),
-            Self::Other(message) => f.write_str(message),
+            Self::Unavailable(message) | Self::Other(message) => f.write_str(message),
         }
     }
 }
@@ -53,7 +60,10 @@ impl From<store::Error> for Error {
         match error {
             store::Error::AccessDenied => Self::AccessDenied,
             store::Error::NoSuchStore => Self::NoSuchStore,
-            store::Error::Other(message) => Self::Other(message),
+            store::Error::Other(message) => match message.strip_prefix(UNAVAILABLE) {
+                Some(cause) => Self::Unavailable(cause.to_owned()),
+                None => Self::Other(message),
+            },
         }
     }
 }

@@ -53,6 +53,11 @@ impl Problem {
         Self::new(409, detail)
     }
 
+    /// 503: the service cannot answer now but will soon; the answer carries `Retry-After`.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(503, detail)
+    }
+
     /// 500: the component or its configuration failed; `detail` goes to the host's log, not to
     /// the client.
     pub fn internal(detail: impl fmt::Display) -> Self {
@@ -104,15 +109,25 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        Response::new(self.status.as_u16())
-            .header("content-type", "application/problem+json")
-            .body(serde_json::to_vec(&self.to_json()).unwrap_or_default())
+        let response = Response::new(self.status.as_u16()).header("content-type", "application/problem+json");
+        // A 503 says the service will answer again: tell clients when to retry.
+        let response = match self.status {
+            StatusCode::SERVICE_UNAVAILABLE => response.header("retry-after", "1"),
+            _ => response,
+        };
+        response.body(serde_json::to_vec(&self.to_json()).unwrap_or_default())
     }
 }
 
 impl From<crate::kv::Error> for Problem {
     fn from(error: crate::kv::Error) -> Self {
-        Self::internal(format_args!("key-value store: {error}"))
+        match error {
+            // The host logs once that the store is unreachable, not once per request.
+            crate::kv::Error::Unavailable(_) => {
+                Self::unavailable("the service's storage cannot be reached right now; try again shortly")
+            }
+            error => Self::internal(format_args!("key-value store: {error}")),
+        }
     }
 }
 

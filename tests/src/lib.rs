@@ -11,6 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+pub mod postgres;
+
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
 /// How long a host may take to compile its components and start listening.
@@ -151,6 +153,8 @@ pub struct Civic {
     log: Arc<Mutex<String>>,
     /// Counts log lines, so waiting for one needs no polling.
     lines: tokio::sync::watch::Sender<usize>,
+    /// Set when its stderr closes: it has exited.
+    closed: tokio::sync::watch::Sender<bool>,
     /// Kept alive so the data directory outlives the host.
     _data: Option<tempfile::TempDir>,
 }
@@ -182,6 +186,16 @@ impl Civic {
         line.trim_start_matches("admin on http://").parse().expect("a socket address")
     }
 
+    /// `civic run` with its state at `state` (`sqlite` or a PostgreSQL URL) and a fresh data dir.
+    pub fn run_on(state: &str, manifests: &[&Path], extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().expect("cannot create a data directory");
+        let mut args = vec!["--state", state];
+        args.extend(extra);
+        let mut civic = Self::run_in(data.path(), manifests, &args);
+        civic._data = Some(data);
+        civic
+    }
+
     /// `civic run --listen 127.0.0.1:0 --data-dir DATA EXTRA… MANIFESTS…`, once it listens.
     pub fn run_in(data: &Path, manifests: &[&Path], extra: &[&str]) -> Self {
         let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.as_os_str()];
@@ -207,7 +221,8 @@ impl Civic {
         let stderr = child.stderr.take().expect("stderr is piped");
         let sink = log.clone();
         let lines = tokio::sync::watch::Sender::new(0);
-        let counter = lines.clone();
+        let closed = tokio::sync::watch::Sender::new(false);
+        let (counter, eof) = (lines.clone(), closed.clone());
         // Drain stderr continuously: a full pipe would block the host's logging.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -220,6 +235,7 @@ impl Civic {
                     let _ = addr_tx.send(addr.parse::<SocketAddr>().expect("a socket address"));
                 }
             }
+            eof.send_replace(true);
         });
         let addr = match addr_rx.recv_timeout(START_TIMEOUT) {
             Ok(addr) => addr,
@@ -229,7 +245,7 @@ impl Civic {
                 panic!("civic did not start listening:\n{}", log.lock().expect("log lock"));
             }
         };
-        Self { child, addr, log, lines, _data: None }
+        Self { child, addr, log, lines, closed, _data: None }
     }
 
     /// The address it listens on.
@@ -274,6 +290,22 @@ impl Civic {
     pub fn kill(&mut self) {
         self.child.kill().expect("cannot kill civic");
         self.child.wait().expect("cannot reap civic");
+    }
+
+    /// Sends SIGTERM, as Kubernetes does to stop a pod.
+    pub fn terminate(&self) {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "cannot send SIGTERM to civic");
+    }
+
+    /// Waits up to `timeout` for the host to exit; its exit status, or `None` if it still runs.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        // Its stderr closes when it exits.
+        let mut closed = self.closed.subscribe();
+        if tokio::time::timeout(timeout, closed.wait_for(|closed| *closed)).await.is_err() {
+            return None;
+        }
+        Some(self.child.wait().expect("cannot wait for civic"))
     }
 }
 

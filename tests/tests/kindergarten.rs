@@ -205,10 +205,22 @@ async fn concurrent_applications_never_overbook() {
 
 #[tokio::test]
 async fn an_acknowledged_application_survives_kill_9() {
+    survives_kill_9(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acknowledged_application_survives_kill_9_on_postgres() {
+    let server = civic_tests::postgres::Postgres::shared();
+    survives_kill_9(&["--state", &server.database()]).await;
+}
+
+/// Families apply until the host is killed with `extra` options; a host started again on the
+/// same state has every application it acknowledged.
+async fn survives_kill_9(extra: &[&str]) {
     let ws = Workspace::new();
     let data = tempfile::tempdir().unwrap();
     let manifest = lecce(1000).write(&ws);
-    let mut civic = Civic::run_in(data.path(), &[&manifest], &[]);
+    let mut civic = Civic::run_in(data.path(), &[&manifest], extra);
 
     // A family after another applies until the host is killed; every 201 is remembered, and the
     // count of them is published so the kill can wait for enough of them.
@@ -245,7 +257,7 @@ async fn an_acknowledged_application_survives_kill_9() {
     let acknowledged = applying.await.unwrap();
     assert!(acknowledged.len() >= 20, "only {} applications before the kill", acknowledged.len());
 
-    let civic = Civic::run_in(data.path(), &[&manifest], &[]);
+    let civic = Civic::run_in(data.path(), &[&manifest], extra);
     for application in &acknowledged {
         let id = application["id"].as_str().unwrap();
         let (status, stored) = get_json(&civic, &format!("/kita/applications/{id}")).await;

@@ -185,3 +185,24 @@ async fn guest_output_is_logged_in_whole_lines() {
     assert!(records[0].contains("civic::guest: start a print 1234 context=\"stdout\""), "{log}");
     assert!(records[1].contains("civic::guest:  context=\"stdout\""), "the empty line is kept:\n{log}");
 }
+
+#[tokio::test]
+async fn the_probes_are_the_hosts_own_and_readiness_ends_at_sigterm() {
+    let ws = Workspace::new();
+    // Even a city routed at `/` does not get the host's paths.
+    let city = City::new("lecce").component("echo", PLAIN_PROXY, "").route("/", "echo").write(&ws);
+    let data = ws.path().join("data");
+    let mut civic = Civic::run_in(&data, &[&city], &["--drain-delay", "3s"]);
+    assert_eq!(get(&civic.url("/.well-known/civic/health"), None).await, (200, "ok\n".into()));
+    assert_eq!(get(&civic.url("/.well-known/civic/ready"), None).await, (200, "ready\n".into()));
+    assert_eq!(get(&civic.url("/.well-known/civic/other"), None).await.0, 404);
+    assert_eq!(get(&civic.url("/.well-known/civicx"), None).await.0, 203, "a sibling path is the city's");
+
+    civic.terminate();
+    civic.wait_for_log(&["shutting down: not ready any more"], LOG_WAIT).await;
+    let (status, reason) = get(&civic.url("/.well-known/civic/ready"), None).await;
+    assert_eq!((status, reason.as_str()), (503, "not ready: the host is shutting down\n"));
+    assert_eq!(get(&civic.url("/echo"), None).await.0, 203, "it serves on through the drain delay");
+    let exited = civic.wait_exit(Duration::from_secs(30)).await;
+    assert!(exited.is_some_and(|status| status.success()), "{exited:?}");
+}

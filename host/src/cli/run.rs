@@ -9,13 +9,15 @@ use crate::limits::{Limits, Timeout};
 use crate::manifest::CitySpec;
 use crate::runtime::Runtime;
 use crate::runtime::watch::Manifests;
-use crate::state::State;
+use crate::state::postgres::PostgresBackend;
 use crate::state::sqlite::SqliteBackend;
+use crate::state::{KvLimits, SharedBackend, State, StateUrl};
 use anyhow::Context as _;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Serve the cities described by the manifests.
 #[derive(clap::Args)]
@@ -24,9 +26,25 @@ pub struct RunCommand {
     #[arg(long, env = "CIVIC_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
 
-    /// Directory for the cities' state and the compiled-component cache; one host at a time.
+    /// Directory for the compiled-component cache (and the cities' state with `--state sqlite`);
+    /// one host at a time.
     #[arg(long, env = "CIVIC_DATA_DIR", default_value = "civic-data")]
     data_dir: PathBuf,
+
+    /// Where the cities' state lives: `sqlite` (in the data dir) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…]`, shared by every host of a cluster.
+    #[arg(long, env = "CIVIC_STATE", default_value = "sqlite", value_name = "URL", hide_env_values = true)]
+    state: String,
+
+    /// How long one call to the state store may take, connecting included; a store that does not
+    /// answer in time is an error value to the component (which the SDK answers 503).
+    #[arg(long, env = "CIVIC_STATE_TIMEOUT", default_value = "3s", value_name = "DURATION")]
+    state_timeout: Timeout,
+
+    /// On SIGTERM, how long to keep serving while reporting not ready, so a load balancer stops
+    /// sending first; then the host stops accepting and finishes the requests in flight.
+    #[arg(long, env = "CIVIC_DRAIN_DELAY", default_value = "0s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    drain_delay: Duration,
 
     /// How long a client may take to send a request head; slower ones get 408 (slowloris).
     #[arg(long, env = "CIVIC_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION")]
@@ -61,7 +79,8 @@ pub struct RunCommand {
 /// The options, checked before anything is loaded.
 pub struct Checked {
     defaults: Limits,
-    state: crate::state::KvLimits,
+    state: StateUrl,
+    kv: KvLimits,
     admin_token: Option<String>,
 }
 
@@ -76,23 +95,28 @@ impl RunCommand {
     /// Refuses options with which the host could not serve, before any work is done.
     pub fn check(&self) -> anyhow::Result<Checked> {
         let defaults = self.limits.limits()?;
-        let state = self.kv.limits()?;
+        let kv = self.kv.limits()?;
+        let state = self.state.parse().map_err(anyhow::Error::msg)?;
         // A missing token stops the start before anything is loaded.
         let admin_token = self.admin.map(|_| read_token(self.admin_token_file.as_deref())).transpose()?;
-        Ok(Checked { defaults, state, admin_token })
+        Ok(Checked { defaults, state, kv, admin_token })
     }
 
     /// Loads `cities` (read from `manifests`) and serves them until Ctrl-C or SIGTERM.
     pub fn serve(&self, checked: Checked, manifests: Manifests, cities: &[CitySpec]) -> anyhow::Result<()> {
-        let Checked { defaults, state, admin_token } = checked;
+        let Checked { defaults, state: state_url, kv, admin_token } = checked;
         let data_dir = DataDir::open(&self.data_dir)?;
-        let state = State { backend: Arc::new(SqliteBackend::open(&data_dir.state_db())?), limits: Arc::new(state) };
+        let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let backend: SharedBackend = match &state_url {
+            StateUrl::Sqlite => Arc::new(SqliteBackend::open(&data_dir.state_db())?),
+            StateUrl::Postgres(url) => Arc::new(threads.block_on(PostgresBackend::connect(url, self.state_timeout.0))?),
+        };
+        let state = State { backend, limits: Arc::new(kv) };
         let limits: Vec<_> = cities.iter().flat_map(|city| city.limits(&defaults)).collect();
         let pool = self.limits.pool_size(&defaults, &limits);
         let engine = Engine::new(EngineOptions { cache_dir: Some(data_dir.compile_cache()), pool, budgets: true })?;
         let runtime = Arc::new(Runtime::new(engine, state, &defaults, cities)?);
         let manifests = Arc::new(manifests);
-        let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         threads.block_on(async {
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
@@ -119,10 +143,20 @@ impl RunCommand {
                 distinct = distinct.len(),
                 instances = pool.instances,
                 data_dir = %self.data_dir.display(),
+                state = %state_url,
                 "serving"
             );
             drop(routes);
-            crate::http::serve(listener, runtime, self.header_timeout.0, shutdown_signal()).await;
+            let (draining, drain_delay) = (runtime.clone(), self.drain_delay);
+            let shutdown = async move {
+                shutdown_signal().await;
+                draining.drain();
+                if !drain_delay.is_zero() {
+                    tracing::info!(?drain_delay, "shutting down: not ready any more, serving on for the drain delay");
+                    tokio::time::sleep(drain_delay).await;
+                }
+            };
+            crate::http::serve(listener, runtime, self.header_timeout.0, shutdown).await;
             Ok(())
         })
     }

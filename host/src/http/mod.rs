@@ -9,6 +9,7 @@ mod body;
 mod request;
 mod router;
 mod slow_head;
+mod well_known;
 
 pub(crate) use request::{handle, probe};
 pub(crate) use router::{City, Routes};
@@ -30,6 +31,9 @@ pub(crate) trait Host: Send + Sync + 'static {
     fn routes(&self) -> Guard<Arc<Routes>>;
 
     fn sandbox(&self) -> &Sandbox;
+
+    /// Whether the host should be sent requests: `Err` with the reason when not.
+    fn ready(&self) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// The most header lines a request may have; more answers 431.

@@ -2,9 +2,9 @@
 //! instance, turn every failure into a status code and a log line that names the city and the
 //! component.
 
-use super::Host;
 use super::answer::{bad_gateway, busy, failure, internal_error, past_deadline, plain, too_large};
 use super::body::{BodyFault, GuardedBody, declared_length, watch_body};
+use super::{Host, well_known};
 use crate::limits::{CpuShare, Limits};
 use crate::link::Cause;
 use crate::sandbox::{Busy, Chain, Failure, Instance, Sandbox, Slot, Slots, Version};
@@ -29,6 +29,9 @@ where
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
     let started = Instant::now();
+    if let Some(answer) = well_known::answer(host, request.uri().path()).await {
+        return answer;
+    }
     let host_header = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(request.uri().host());
     let routes = host.routes();
     let (slots, prefix, slot) = match routes.route(host_header, request.uri().path()) {

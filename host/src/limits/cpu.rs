@@ -42,6 +42,10 @@ impl CpuShare {
         Self { started: Instant::now(), deadline, turns: turns.clone(), turn: Arc::default() }
     }
 
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     /// The share of a callee of this request, due by its own `deadline`. It holds the caller's
     /// turn: with a turn of its own to wait for, a callee could wait forever on its caller.
     pub fn for_callee(&self, deadline: Instant) -> Self {

@@ -22,6 +22,7 @@ use arc_swap::{ArcSwap, Guard};
 use bytes::Bytes;
 use hyper::body::Body;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// Everything a running host shares between its listeners.
@@ -31,6 +32,8 @@ pub struct Runtime {
     defaults: Limits,
     routes: ArcSwap<Routes>,
     changes: tokio::sync::Mutex<()>,
+    /// Set when the host starts shutting down: from then on it is not ready.
+    draining: AtomicBool,
 }
 
 impl Runtime {
@@ -41,7 +44,13 @@ impl Runtime {
         let sandbox = Sandbox::new(engine)?;
         let plan = plan::Plan::new(&sandbox, &state, defaults, cities, &Routes::default())?;
         let routes = ArcSwap::from_pointee(plan.apply().0);
-        Ok(Self { sandbox, state, defaults: *defaults, routes, changes: tokio::sync::Mutex::new(()) })
+        let changes = tokio::sync::Mutex::new(());
+        Ok(Self { sandbox, state, defaults: *defaults, routes, changes, draining: AtomicBool::new(false) })
+    }
+
+    /// Reports the host not ready from now on, so load balancers stop sending before it stops.
+    pub(crate) fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// Routes and serves one request, as the public listener does; for driving the host without
@@ -80,5 +89,12 @@ impl http::Host for Runtime {
 
     fn sandbox(&self) -> &Sandbox {
         &self.sandbox
+    }
+
+    async fn ready(&self) -> Result<(), String> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err("the host is shutting down".into());
+        }
+        self.state.backend.ping().await.map_err(|e| e.to_string())
     }
 }

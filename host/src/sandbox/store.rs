@@ -18,6 +18,7 @@ use crate::manifest::{CityId, ComponentSpec};
 use crate::state::State;
 use crate::state::keyvalue::{self, KeyValueCtx, KeyValueView};
 use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -58,6 +59,7 @@ pub struct StoreData {
     limits: StoreLimits,
     slot: Arc<Slot>,
     callees: Option<CalleesRef>,
+    deadline: Instant,
 }
 
 /// A fresh store for one instance of `slot`'s component, running under `cpu` (which holds the
@@ -81,6 +83,7 @@ pub fn new_store(
             .build(),
         slot,
         callees,
+        deadline: cpu.deadline(),
     };
     let mut store = Store::new(engine.wasmtime(), data);
     if engine.budgets() {
@@ -122,7 +125,7 @@ impl config::ConfigView for StoreData {
 
 impl KeyValueView for StoreData {
     fn keyvalue(&mut self) -> KeyValueCtx<'_> {
-        KeyValueCtx { grant: &self.slot.grants().keyvalue, table: &mut self.table }
+        KeyValueCtx { grant: &self.slot.grants().keyvalue, table: &mut self.table, deadline: self.deadline }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::{Namespace, State, StoreError, Write};
 use crate::manifest::{BucketName, CityId, ComponentName};
+use std::time::{Duration, Instant};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
 
 mod bindings {
@@ -76,17 +77,42 @@ impl From<ResourceTableError> for KvError {
     }
 }
 
-impl From<StoreError> for KvError {
-    fn from(e: StoreError) -> Self {
-        tracing::error!("{e}");
-        Self::Other(e.0)
+/// How an error value begins when the store cannot be reached now; the SDK answers it with 503
+/// and `Retry-After` (wasi:keyvalue has no error case of its own for it).
+pub const UNAVAILABLE: &str = "unavailable: ";
+
+/// A store that does not answer may not take a request's whole deadline: the guest still needs
+/// the time to answer that it cannot.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
+
+/// Waits for `call` until shortly before `deadline`, the request's.
+async fn within<T>(deadline: Instant, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, KvError> {
+    let by = deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline);
+    match tokio::time::timeout_at(by.into(), call).await {
+        Ok(outcome) => Ok(outcome?),
+        Err(_) => Err(StoreError::Unavailable("it did not answer before the request's deadline".into()).into()),
     }
 }
 
-/// What the key-value interfaces work on: an instance's grant and its resource table.
+impl From<StoreError> for KvError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // The store logs once that it cannot be reached, not once per call.
+            StoreError::Unavailable(message) => Self::Other(format!("{UNAVAILABLE}{message}")),
+            StoreError::Failed(message) => {
+                tracing::error!("{message}");
+                Self::Other(message)
+            }
+        }
+    }
+}
+
+/// What the key-value interfaces work on: an instance's grant, its resource table, and the
+/// deadline of the request it serves.
 pub struct KeyValueCtx<'a> {
     pub grant: &'a Grant,
     pub table: &'a mut ResourceTable,
+    pub deadline: Instant,
 }
 
 /// How the store's data reaches its key-value context.
@@ -94,12 +120,12 @@ pub trait KeyValueView {
     fn keyvalue(&mut self) -> KeyValueCtx<'_>;
 }
 
-impl KeyValueCtx<'_> {
+impl<'a> KeyValueCtx<'a> {
     fn namespace(&self, bucket: &Resource<Bucket>) -> Result<Namespace, KvError> {
         Ok(self.table.get(bucket)?.ns.clone())
     }
 
-    fn backend(&self) -> &dyn super::Backend {
+    fn backend(&self) -> &'a dyn super::Backend {
         &*self.grant.state.backend
     }
 
@@ -133,7 +159,7 @@ impl KeyValueCtx<'_> {
 
     async fn write(&mut self, bucket: &Resource<Bucket>, writes: Vec<Write>) -> Result<(), KvError> {
         let ns = self.namespace(bucket)?;
-        Ok(self.backend().write(&ns, writes).await?)
+        within(self.deadline, self.backend().write(&ns, writes)).await
     }
 }
 
@@ -173,7 +199,7 @@ impl store::HostBucket for KeyValueCtx<'_> {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
         self.check_key(&key)?;
         let ns = self.namespace(&bucket)?;
-        let mut values = self.backend().get_many(&ns, std::slice::from_ref(&key)).await?;
+        let mut values = within(self.deadline, self.backend().get_many(&ns, std::slice::from_ref(&key))).await?;
         Ok(values.pop().flatten())
     }
 
@@ -201,7 +227,7 @@ impl store::HostBucket for KeyValueCtx<'_> {
         let page = self.limits().max_keys_per_call;
         let offset = cursor.unwrap_or(0);
         // One key more than a page tells whether another page follows.
-        let mut keys = self.backend().list_keys(&ns, offset, page + 1).await?;
+        let mut keys = within(self.deadline, self.backend().list_keys(&ns, offset, page + 1)).await?;
         let cursor = (keys.len() > page).then(|| offset + page as u64);
         keys.truncate(page);
         Ok(store::KeyResponse { keys, cursor })
@@ -217,7 +243,7 @@ impl atomics::Host for KeyValueCtx<'_> {
     async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: u64) -> Result<u64, KvError> {
         self.check_key(&key)?;
         let ns = self.namespace(&bucket)?;
-        Ok(self.backend().increment(&ns, &key, delta).await?)
+        within(self.deadline, self.backend().increment(&ns, &key, delta)).await
     }
 }
 
@@ -230,7 +256,7 @@ impl batch::Host for KeyValueCtx<'_> {
         self.check_count(keys.len())?;
         keys.iter().try_for_each(|key| self.check_key(key))?;
         let ns = self.namespace(&bucket)?;
-        let values = self.backend().get_many(&ns, &keys).await?;
+        let values = within(self.deadline, self.backend().get_many(&ns, &keys)).await?;
         Ok(keys.into_iter().zip(values).map(|(key, value)| value.map(|value| (key, value))).collect())
     }
 

@@ -52,11 +52,3 @@ impl Backend for MemoryBackend {
         Ok(keys.skip(offset).take(limit).collect())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    #[tokio::test]
-    async fn conforms() {
-        super::super::conformance::check(std::sync::Arc::new(super::MemoryBackend::default())).await;
-    }
-}

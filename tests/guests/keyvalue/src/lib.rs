@@ -9,10 +9,11 @@
 //! | `POST /kv/BUCKET/KEY/increment?by=N` | `increment`, answering the new value |
 //! | `POST /kv/BUCKET` with a JSON object of strings | `set-many` |
 //!
-//! A key-value error answers 403 (access denied) or 500, with the error as the body.
+//! A key-value error answers 403 (access denied), what the SDK makes of it when the store is
+//! unavailable (503 with `Retry-After`), or 500, with the error as the body.
 
 use civic_sdk::kv::{Bucket, Error};
-use civic_sdk::{Method, Request, Response};
+use civic_sdk::{IntoResponse as _, Method, Problem, Request, Response};
 
 civic_sdk::service!(handle);
 
@@ -37,6 +38,7 @@ fn handle(request: Request) -> Response {
     };
     result.unwrap_or_else(|error| match error {
         Error::AccessDenied => Response::text(403, "access-denied"),
+        unavailable @ Error::Unavailable(_) => Problem::from(unavailable).into_response(),
         other => Response::text(500, other.to_string()),
     })
 }

@@ -1,0 +1,128 @@
+//! Hosts on a shared PostgreSQL database, through the real binary: what one host writes the other
+//! reads, increments are exact across hosts, a host killed mid-load loses nothing it
+//! acknowledged, and bad URLs or a wrong password stop the start without printing the password.
+
+use civic_tests::postgres::{PASSWORD, Postgres, USER};
+use civic_tests::{City, Civic, KEYVALUE, Workspace, civic, client, get};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+fn kv_city(ws: &Workspace) -> std::path::PathBuf {
+    City::new("lecce").component("store", KEYVALUE, r#"keyvalue = ["b"]"#).route("/kv", "store").write(ws)
+}
+
+async fn put(civic: &Civic, path: &str, body: String) -> u16 {
+    client().put(civic.url(path)).body(body).send().await.map_or(0, |r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hosts_on_one_database_share_keys_and_exact_counters() {
+    let server = Postgres::shared();
+    let db = server.database();
+    let ws = Workspace::new();
+    let manifest = kv_city(&ws);
+    let hosts = Arc::new([Civic::run_on(&db, &[&manifest], &[]), Civic::run_on(&db, &[&manifest], &[])]);
+    hosts[0].wait_for_log(&["serving", "state=postgres://civic@127.0.0.1:"], Duration::from_secs(10)).await;
+
+    assert_eq!(put(&hosts[0], "/kv/b/greeting", "written on the first host".into()).await, 204);
+    assert_eq!(get(&hosts[1].url("/kv/b/greeting"), None).await, (200, "written on the first host".into()));
+
+    // 500 increments, spread over both hosts from 10 clients at once.
+    let tasks: Vec<_> = (0..10)
+        .map(|client_no| {
+            let hosts = hosts.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for i in 0..50 {
+                    let host = &hosts[(client_no + i) % 2];
+                    let response = client().post(host.url("/kv/b/counter/increment?by=1")).send().await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    seen.push(response.text().await.unwrap().parse::<u64>().unwrap());
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.extend(task.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=500).collect::<Vec<_>>(), "500 increments, 500 distinct answers, ending at 500");
+    assert_eq!(get(&hosts[0].url("/kv/b/counter"), None).await, (200, "500".into()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_killed_during_writes_loses_nothing_it_acknowledged() {
+    let server = Postgres::shared();
+    let db = server.database();
+    let ws = Workspace::new();
+    let manifest = kv_city(&ws);
+    let mut first = Civic::run_on(&db, &[&manifest], &[]);
+
+    let url = first.url("/kv/b");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (count, mut counted) = tokio::sync::watch::channel(0usize);
+    let writing = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            for i in 0..100_000 {
+                if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                    break;
+                }
+                let sent = client().put(format!("{url}/key-{i}")).body(format!("value {i}")).send().await;
+                match sent {
+                    Ok(response) if response.status() == 204 => acknowledged.push(i),
+                    _ => break,
+                }
+                count.send_replace(acknowledged.len());
+            }
+            acknowledged
+        })
+    };
+    let enough = tokio::time::timeout(Duration::from_secs(30), counted.wait_for(|n| *n >= 50)).await;
+    assert!(enough.is_ok_and(|seen| seen.is_ok()), "50 writes were not acknowledged in 30 s");
+    first.kill();
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged = writing.await.unwrap();
+
+    let second = Civic::run_on(&db, &[&manifest], &[]);
+    for i in &acknowledged {
+        assert_eq!(get(&second.url(&format!("/kv/b/key-{i}")), None).await, (200, format!("value {i}")), "key {i}");
+    }
+}
+
+#[test]
+fn bad_state_urls_and_a_wrong_password_stop_the_start_without_printing_the_password() {
+    let server = Postgres::shared();
+    let db = server.database();
+    let ws = Workspace::new();
+    let manifest = kv_city(&ws);
+    let port = db.rsplit(':').next().unwrap().split('/').next().unwrap().to_owned();
+    let wrong = format!("postgres://{USER}:not-the-password@127.0.0.1:{port}/postgres");
+    let unreachable = format!("postgres://{USER}:{PASSWORD}@127.0.0.1:1/postgres");
+    let cases = [
+        ("mysql://civic:hunter2@127.0.0.1/x", "unknown state store `mysql://civic:***@127.0.0.1/x`"),
+        (
+            "postgres://civic:hunter2@127.0.0.1:99999/x",
+            "invalid PostgreSQL URL `postgres://civic:***@127.0.0.1:99999/x`",
+        ),
+        ("postgres://127.0.0.1/", "invalid PostgreSQL URL"),
+        (&unreachable, "cannot connect to the state store postgres://civic@127.0.0.1:1/postgres"),
+        (&wrong, "password authentication failed for user \"civic\""),
+    ];
+    for (url, message) in cases {
+        let args = ["run", "--listen", "127.0.0.1:0", "--data-dir", "data", "--state-timeout", "5s", "--state", url];
+        let output = civic(&[&args[..], &[manifest.to_str().unwrap()]].concat(), ws.path());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{url}: {stderr}");
+        assert!(stderr.contains(message), "{url}: {stderr}");
+        for secret in ["hunter2", PASSWORD, "not-the-password"] {
+            assert!(!stderr.contains(secret), "{url}: the password is printed: {stderr}");
+        }
+        assert!(!stderr.contains("listening on"), "{stderr}");
+    }
+}

@@ -208,10 +208,12 @@ enum Failure {
 
 impl From<tokio_postgres::Error> for Failure {
     fn from(e: tokio_postgres::Error) -> Self {
-        // An error the server sent is about the statement; any other is about the connection.
-        match e.as_db_error() {
-            Some(_) => Self::Refused(StoreError::Failed(format!("state store: {}", describe(&e)))),
-            None => Self::Unreachable(describe(&e)),
+        // A closed connection or an I/O error is about reaching the server; the rest (an error
+        // the server sent, a value that does not convert) is about the call.
+        let io = std::error::Error::source(&e).is_some_and(|source| source.is::<std::io::Error>());
+        match e.is_closed() || io {
+            true => Self::Unreachable(describe(&e)),
+            false => Self::Refused(StoreError::Failed(format!("state store: {}", describe(&e)))),
         }
     }
 }
@@ -248,8 +250,9 @@ fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
 const SET: &str = "INSERT INTO civic_kv (city, component, bucket, key, value) VALUES ($1, $2, $3, $4, $5) \
                    ON CONFLICT (city, component, bucket, key) DO UPDATE SET value = EXCLUDED.value";
 const DELETE: &str = "DELETE FROM civic_kv WHERE city = $1 AND component = $2 AND bucket = $3 AND key = $4";
-const GET: &str =
-    "SELECT key, value FROM civic_kv WHERE city = $1 AND component = $2 AND bucket = $3 AND key = ANY($4)";
+/// One key by equality: `key = ANY($4)` would be kept out of the index condition on a table
+/// without statistics yet (a new cluster under load), and scan the whole bucket.
+const GET: &str = "SELECT value FROM civic_kv WHERE city = $1 AND component = $2 AND bucket = $3 AND key = $4";
 const LIST: &str = "SELECT key FROM civic_kv WHERE city = $1 AND component = $2 AND bucket = $3 \
                     ORDER BY key LIMIT $4 OFFSET $5";
 /// Adds to a counter where it stands, in one statement: the row lock makes it atomic across
@@ -268,12 +271,15 @@ impl Backend for PostgresBackend {
     async fn get_many(&self, ns: &Namespace, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         self.run(async {
             let client = self.client().await?;
-            let wanted: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+            let get = client.prepare_cached(GET).await?;
             let (city, component) = (ns.city.as_str(), ns.component.as_str());
-            let rows = client.query(GET, &[&city, &component, &ns.bucket, &wanted]).await?;
-            let found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
-                rows.into_iter().map(|row| (row.get(0), row.get(1))).collect();
-            Ok(keys.iter().map(|key| found.get(key.as_bytes()).cloned()).collect())
+            let wanted: Vec<&[u8]> = keys.iter().map(|key| key.as_bytes()).collect();
+            let params: Vec<[&(dyn ToSql + Sync); 4]> =
+                wanted.iter().map(|key| [&city as &(dyn ToSql + Sync), &component, &ns.bucket, key]).collect();
+            // Sent one after another without waiting (tokio-postgres pipelines them).
+            let rows = params.iter().map(|params| client.query_opt(&get, params));
+            let rows = futures_util::future::try_join_all(rows).await?;
+            Ok(rows.into_iter().map(|row| row.map(|row| row.get(0))).collect())
         })
         .await
     }
@@ -314,14 +320,15 @@ impl Backend for PostgresBackend {
             let client = self.client().await?;
             let (city, component) = (ns.city.as_str(), ns.component.as_str());
             let params: [&(dyn ToSql + Sync); 5] = [&city, &component, &ns.bucket, &key.as_bytes(), &delta.to_string()];
-            if let Some(row) = client.query_opt(INCREMENT, &params).await? {
+            let increment = client.prepare_cached(INCREMENT).await?;
+            if let Some(row) = client.query_opt(&increment, &params).await? {
                 let sum: String = row.get(0);
                 return Ok(parse_counter(sum.as_bytes())?);
             }
             // Refused: say why, as the other stores do.
             let changed = || StoreError::Failed("the counter changed while it was incremented; try again".into());
-            let row = client.query_opt(GET, &[&city, &component, &ns.bucket, &vec![key.as_bytes()]]).await?;
-            let current: Vec<u8> = row.ok_or_else(changed)?.get(1);
+            let row = client.query_opt(GET, &[&city, &component, &ns.bucket, &key.as_bytes()]).await?;
+            let current: Vec<u8> = row.ok_or_else(changed)?.get(0);
             add_to_counter(parse_counter(&current)?, delta)?;
             Err(changed().into())
         })
@@ -333,7 +340,8 @@ impl Backend for PostgresBackend {
             let client = self.client().await?;
             let (city, component) = (ns.city.as_str(), ns.component.as_str());
             let (limit, offset) = (i64::try_from(limit).unwrap_or(i64::MAX), i64::try_from(offset).unwrap_or(i64::MAX));
-            let rows = client.query(LIST, &[&city, &component, &ns.bucket, &limit, &offset]).await?;
+            let list = client.prepare_cached(LIST).await?;
+            let rows = client.query(&list, &[&city, &component, &ns.bucket, &limit, &offset]).await?;
             Ok(rows.into_iter().map(|row| String::from_utf8_lossy(row.get::<_, &[u8]>(0)).into_owned()).collect())
         })
         .await

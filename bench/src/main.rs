@@ -3,6 +3,7 @@
 //! release mode and runs `civic-bench all`.
 
 mod cities;
+mod cluster;
 mod http;
 mod instantiate;
 mod isolation;
@@ -67,6 +68,8 @@ enum Scenario {
     Swap,
     /// One linked call between two components next to the same call inside one component.
     Link,
+    /// How fast a swap or rollback through one host of a cluster reaches the others.
+    Cluster,
 }
 
 impl Options {
@@ -107,6 +110,9 @@ fn main() -> anyhow::Result<()> {
     }
     if all || options.scenario == Scenario::Link {
         link::run(&options)?;
+    }
+    if all || options.scenario == Scenario::Cluster {
+        cluster::run(&options)?;
     }
     Ok(())
 }

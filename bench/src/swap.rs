@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const CONNECTIONS: u32 = 32;
-const TOKEN: &str = "bench-token";
+/// The admin token of every host the benchmarks start with the admin API on.
+pub const TOKEN: &str = "bench-token";
 const SWAP_EVERY: Duration = Duration::from_millis(100);
 /// Swaps timed one by one, without load.
 const TIMED_SWAPS: usize = 20;
@@ -93,7 +94,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
 }
 
 /// `component` with a custom section `name` holding `data` appended.
-fn with_custom_section(component: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+pub fn with_custom_section(component: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
     let mut payload = leb128(name.len());
     payload.extend_from_slice(name.as_bytes());
     payload.extend_from_slice(data);
@@ -124,7 +125,7 @@ fn put(admin: SocketAddr, wasm: &[u8]) -> anyhow::Result<()> {
 }
 
 /// One HTTP/1.1 request on a fresh connection; the status and body.
-fn exchange(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, String)> {
+pub fn exchange(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let head = format!(

@@ -196,6 +196,25 @@ impl Civic {
         civic
     }
 
+    /// A host of the cluster whose state is the PostgreSQL database `db`, with the admin API on
+    /// `127.0.0.1:0` and `token` as its token.
+    pub fn run_clustered(db: &str, manifests: &[&Path], token: &str, extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().expect("cannot create a data directory");
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.path().as_os_str()];
+        args.extend(["--state", db, "--admin", "127.0.0.1:0"].map(std::ffi::OsStr::new));
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        args.extend(manifests.iter().map(|m| m.as_os_str()));
+        let mut civic = Self::start("run", &args, &[("CIVIC_ADMIN_TOKEN", token.as_ref())]);
+        civic._data = Some(data);
+        civic
+    }
+
+    /// Stops (SIGSTOP) or resumes (SIGCONT) the process, as a host that hangs would.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill").args([signal, &self.child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "cannot send {signal} to civic");
+    }
+
     /// `civic run --listen 127.0.0.1:0 --data-dir DATA EXTRA… MANIFESTS…`, once it listens.
     pub fn run_in(data: &Path, manifests: &[&Path], extra: &[&str]) -> Self {
         let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.as_os_str()];
@@ -265,11 +284,21 @@ impl Civic {
 
     /// Waits until a log line contains every one of `needles`; panics after `timeout`.
     pub async fn wait_for_log(&self, needles: &[&str], timeout: Duration) -> String {
+        self.wait_for_log_after(0, needles, timeout).await
+    }
+
+    /// How many lines it has logged so far, to wait for a line logged after them.
+    pub fn log_lines(&self) -> usize {
+        *self.lines.borrow()
+    }
+
+    /// [`Civic::wait_for_log`], for a line after the first `after` lines.
+    pub async fn wait_for_log_after(&self, after: usize, needles: &[&str], timeout: Duration) -> String {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut changes = self.lines.subscribe();
         loop {
             let log = self.log();
-            if let Some(line) = log.lines().find(|line| needles.iter().all(|n| line.contains(n))) {
+            if let Some(line) = log.lines().skip(after).find(|line| needles.iter().all(|n| line.contains(n))) {
                 return line.to_owned();
             }
             if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
@@ -294,8 +323,7 @@ impl Civic {
 
     /// Sends SIGTERM, as Kubernetes does to stop a pod.
     pub fn terminate(&self) {
-        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        assert!(sent.is_ok_and(|s| s.success()), "cannot send SIGTERM to civic");
+        self.signal("-TERM");
     }
 
     /// Waits up to `timeout` for the host to exit; its exit status, or `None` if it still runs.

@@ -149,3 +149,33 @@ async fn a_swap_during_a_reload_waits_for_it_and_is_not_lost() {
     // Had the swap gone into the slot the reload was replacing, the reload would have undone it.
     assert_eq!(get(&civic.url("/hello"), None).await, (203, "plain proxy saw Method::Get /hello\n".into()));
 }
+
+#[tokio::test]
+async fn watch_follows_a_configmap_update_that_swaps_its_data_link() {
+    use std::os::unix::fs::symlink;
+    // What the kubelet mounts: the files in a directory of their revision, `..data` pointing at
+    // it, and each manifest a link through `..data`.
+    let ws = Workspace::new();
+    let mount = ws.path().join("cities");
+    let first = "..2026_12_01_10_00_00.000000001";
+    ws.write(&format!("cities/{first}/lecce.toml"), lecce(HELLO_CITY, "Ciao").toml());
+    symlink(first, mount.join("..data")).unwrap();
+    symlink("..data/lecce.toml", mount.join("lecce.toml")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let civic = Civic::run_in(data.path(), &[&mount], &["--watch"]);
+    assert_eq!(get(&civic.url("/hello"), None).await, (200, "Ciao from Lecce!\n".into()));
+
+    // An update: the next revision's directory, then a new link renamed over `..data` in one step.
+    // Same size and the same modification time as the old file: only the file itself is new.
+    let second = "..2026_12_01_10_05_00.000000002";
+    let new = ws.write(&format!("cities/{second}/lecce.toml"), lecce(HELLO_CITY, "Moin").toml());
+    let touched =
+        std::process::Command::new("touch").arg("-r").arg(mount.join(first).join("lecce.toml")).arg(&new).status();
+    assert!(touched.unwrap().success());
+    symlink(second, mount.join("..data_tmp")).unwrap();
+    std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    std::fs::remove_dir_all(mount.join(first)).unwrap();
+
+    civic.wait_for_log(&["reloaded the manifests", "1 replaced"], LOG_WAIT).await;
+    assert_eq!(get(&civic.url("/hello"), None).await, (200, "Moin from Lecce!\n".into()));
+}

@@ -206,3 +206,22 @@ async fn the_probes_are_the_hosts_own_and_readiness_ends_at_sigterm() {
     let exited = civic.wait_exit(Duration::from_secs(30)).await;
     assert!(exited.is_some_and(|status| status.success()), "{exited:?}");
 }
+
+#[tokio::test]
+async fn a_request_in_flight_at_sigterm_is_answered_before_the_host_exits() {
+    let ws = Workspace::new();
+    let city = City::new("lecce")
+        .component("faulty", FAULTY, r#"limits = { timeout = "2s" }"#)
+        .route("/faulty", "faulty")
+        .write(&ws);
+    let mut civic = Civic::run(&[&city]);
+    let url = civic.url("/faulty/sleep");
+    let in_flight =
+        tokio::spawn(async move { civic_tests::client().get(url).send().await.map(|r| r.status().as_u16()) });
+    civic.wait_for_log(&["path=/faulty/sleep", "going to sleep"], LOG_WAIT).await;
+    civic.terminate();
+    // It was cut off by its own deadline, not by the shutdown: a whole answer.
+    assert_eq!(in_flight.await.unwrap().expect("an answer, not a broken connection"), 504);
+    let exited = civic.wait_exit(Duration::from_secs(30)).await;
+    assert!(exited.is_some_and(|status| status.success()), "{exited:?}");
+}

@@ -6,6 +6,8 @@
 //! | `GET /healthz` | 200 `ok` while the host serves |
 //! | `GET /metrics` | requests, errors, latency and swaps per city and component (Prometheus) |
 //! | `GET /v1/components` | every city's components: source, sha256, version, since, counts |
+//! | `GET /v1/cluster` | every host of the cluster and, per component, which version each serves |
+//! | `GET /v1/cities/{city}/components/{name}/versions` | its versions, newest first: who and when |
 //! | `PUT /v1/cities/{city}/components/{name}` | swaps in the `.wasm` in the body |
 //! | `POST /v1/cities/{city}/components/{name}/rollback` | puts the previous version back |
 //! | `POST /v1/reload` | re-reads the manifests and applies the difference |
@@ -14,6 +16,7 @@
 //! `manifest`, or the check a version failed: `compile`, `imports`, `exports`, `links`, `health`),
 //! `error` says it in words.
 
+mod cluster;
 mod metrics;
 
 use crate::http::Host as _;
@@ -21,6 +24,7 @@ use crate::runtime::Runtime;
 use crate::runtime::swap::SwapError;
 use crate::runtime::watch::{self, Manifests};
 use crate::sandbox::{Slot, Version};
+use crate::state::StoreError;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -78,6 +82,19 @@ async fn answer(admin: &Admin, request: Request<Incoming>) -> Response<Full<Byte
             response
         }
         (&Method::GET, ["v1", "components"]) => json_response(StatusCode::OK, components(runtime)),
+        (&Method::GET, ["v1", "cluster"]) => match cluster::view(runtime).await {
+            Ok(view) => json_response(StatusCode::OK, view),
+            Err(e) => refused(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string()),
+        },
+        (&Method::GET, ["v1", "cities", city, "components", name, "versions"]) => {
+            match cluster::versions(runtime, city, name).await {
+                Ok(Some(versions)) => json_response(StatusCode::OK, versions),
+                Ok(None) => {
+                    refused(StatusCode::NOT_FOUND, "not-found", &format!("no component `{name}` in city `{city}`"))
+                }
+                Err(e) => refused(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string()),
+            }
+        }
         (&Method::PUT, ["v1", "cities", city, "components", name]) => {
             let (city, name) = (city.to_string(), name.to_string());
             let bytes = match Limited::new(request.into_body(), MAX_UPLOAD).collect().await {
@@ -115,6 +132,8 @@ fn outcome(result: Result<Arc<Version>, SwapError>) -> Response<Full<Bytes>> {
         SwapError::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found"),
         SwapError::Refused(refusal) => (StatusCode::UNPROCESSABLE_ENTITY, refusal.kind()),
         SwapError::NoEarlierVersion { .. } => (StatusCode::CONFLICT, "no-earlier-version"),
+        SwapError::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        SwapError::Store(StoreError::Failed(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
     };
     refused(status, kind, &error.to_string())
 }
@@ -156,7 +175,7 @@ fn version_json(version: &Version) -> Value {
         "version": version.number,
         "sha256": version.prepared.digest.to_string(),
         "source": version.prepared.source.display().to_string(),
-        "loaded_at": humantime::format_rfc3339_seconds(version.since).to_string(),
+        "loaded_at": cluster::rfc3339(version.since),
     })
 }
 

@@ -7,9 +7,9 @@ use crate::engine::{Engine, EngineOptions};
 use crate::http::Host as _;
 use crate::limits::{Limits, Timeout};
 use crate::manifest::CitySpec;
-use crate::runtime::Runtime;
 use crate::runtime::watch::Manifests;
-use crate::state::postgres::PostgresBackend;
+use crate::runtime::{Cluster, Runtime};
+use crate::state::postgres::{PostgresBackend, VersionStore};
 use crate::state::sqlite::SqliteBackend;
 use crate::state::{KvLimits, SharedBackend, State, StateUrl};
 use anyhow::Context as _;
@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpListener;
 
 /// Serve the cities described by the manifests.
 #[derive(clap::Args)]
@@ -64,6 +65,14 @@ pub struct RunCommand {
     #[arg(long)]
     watch: bool,
 
+    /// This host's name in its cluster (with a PostgreSQL `--state`) [default: HOSTNAME:PORT].
+    #[arg(long, env = "CIVIC_HOST_ID", value_name = "ID")]
+    host_id: Option<String>,
+
+    /// How long a host of the cluster may miss its heartbeats before the others forget it.
+    #[arg(long, env = "CIVIC_HOST_TIMEOUT", default_value = "10s", value_name = "DURATION")]
+    host_timeout: Timeout,
+
     #[command(flatten)]
     kv: KvArgs,
 
@@ -107,26 +116,33 @@ impl RunCommand {
         let Checked { defaults, state: state_url, kv, admin_token } = checked;
         let data_dir = DataDir::open(&self.data_dir)?;
         let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        let backend: SharedBackend = match &state_url {
-            StateUrl::Sqlite => Arc::new(SqliteBackend::open(&data_dir.state_db())?),
-            StateUrl::Postgres(url) => Arc::new(threads.block_on(PostgresBackend::connect(url, self.state_timeout.0))?),
-        };
-        let state = State { backend, limits: Arc::new(kv) };
-        let limits: Vec<_> = cities.iter().flat_map(|city| city.limits(&defaults)).collect();
-        let pool = self.limits.pool_size(&defaults, &limits);
-        let engine = Engine::new(EngineOptions { cache_dir: Some(data_dir.compile_cache()), pool, budgets: true })?;
-        let runtime = Arc::new(Runtime::new(engine, state, &defaults, cities)?);
-        let manifests = Arc::new(manifests);
         threads.block_on(async {
-            let listener = tokio::net::TcpListener::bind(self.listen)
-                .await
-                .with_context(|| format!("cannot listen on `{}`", self.listen))?;
+            let (backend, versions): (SharedBackend, _) = match &state_url {
+                StateUrl::Sqlite => (Arc::new(SqliteBackend::open(&data_dir.state_db())?), None),
+                StateUrl::Postgres(url) => {
+                    let postgres = PostgresBackend::connect(url, self.state_timeout.0).await?;
+                    let versions = postgres.versions();
+                    (Arc::new(postgres), Some(versions))
+                }
+            };
+            // Bound now, accepting once the cities are loaded and the cluster's versions serve.
+            let listener = bind(self.listen, "").await?;
+            let admin = match (self.admin, admin_token) {
+                (Some(addr), Some(token)) => Some((bind(addr, " for the admin API").await?, token)),
+                _ => None,
+            };
+            let cluster = versions.map(|store| self.cluster(store, &listener, admin.as_ref().map(|(api, _)| api)));
+            let state = State { backend, limits: Arc::new(kv) };
+            let limits: Vec<_> = cities.iter().flat_map(|city| city.limits(&defaults)).collect();
+            let pool = self.limits.pool_size(&defaults, &limits);
+            let cache_dir = Some(data_dir.compile_cache());
+            let engine = Engine::new(EngineOptions { cache_dir, pool, budgets: true })?;
+            let runtime = Arc::new(Runtime::clustered(engine, state, &defaults, cities, cluster)?);
+            runtime.join().await?;
             // Tests and scripts read the real port from this line: keep it first and exact.
             eprintln!("listening on http://{}", listener.local_addr()?);
-            if let (Some(addr), Some(token)) = (self.admin, admin_token) {
-                let admin = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on `{addr}` for the admin API"))?;
+            let manifests = Arc::new(manifests);
+            if let Some((admin, token)) = admin {
                 eprintln!("admin on http://{}", admin.local_addr()?);
                 let api = Admin { runtime: runtime.clone(), token, manifests: manifests.clone() };
                 tokio::spawn(crate::admin::serve(admin, api));
@@ -156,10 +172,30 @@ impl RunCommand {
                     tokio::time::sleep(drain_delay).await;
                 }
             };
-            crate::http::serve(listener, runtime, self.header_timeout.0, shutdown).await;
+            crate::http::serve(listener, runtime.clone(), self.header_timeout.0, shutdown).await;
+            runtime.leave().await;
             Ok(())
         })
     }
+
+    /// This host's place in the cluster whose versions are in `store`.
+    fn cluster(&self, store: VersionStore, listener: &TcpListener, admin: Option<&TcpListener>) -> Cluster {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "civic".into());
+        let hostname = hostname.trim();
+        // An unspecified address (0.0.0.0 in a container) is reached by the host's name.
+        let reachable = |listener: &TcpListener| {
+            let addr = listener.local_addr().ok()?;
+            Some(if addr.ip().is_unspecified() { format!("{hostname}:{}", addr.port()) } else { addr.to_string() })
+        };
+        let address = reachable(listener).unwrap_or_default();
+        let id =
+            self.host_id.clone().unwrap_or_else(|| format!("{hostname}:{}", address.rsplit(':').next().unwrap_or("")));
+        Cluster::new(store, id, address, admin.and_then(reachable), self.host_timeout.0)
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on `{addr}`{what}"))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

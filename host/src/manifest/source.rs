@@ -49,8 +49,8 @@ impl fmt::Debug for Digest {
     }
 }
 
-/// A component file's bytes and their hash.
-#[derive(Debug)]
+/// A component file's bytes and their hash; cheap to clone.
+#[derive(Clone, Debug)]
 pub struct WasmFile {
     /// Where it was read from.
     pub path: PathBuf,

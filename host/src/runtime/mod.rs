@@ -6,10 +6,12 @@
 //! look at the slots to their last change, so none of them silently undoes another. Requests
 //! never take it; they read the current table without a lock.
 
+pub(crate) mod cluster;
 mod plan;
 pub(crate) mod swap;
 pub(crate) mod watch;
 
+pub(crate) use cluster::Cluster;
 pub(crate) use plan::Reloaded;
 
 use crate::engine::Engine;
@@ -34,6 +36,8 @@ pub struct Runtime {
     changes: tokio::sync::Mutex<()>,
     /// Set when the host starts shutting down: from then on it is not ready.
     draining: AtomicBool,
+    /// Its cluster, when its state is in a database that other hosts share.
+    cluster: Option<Cluster>,
 }
 
 impl Runtime {
@@ -41,11 +45,27 @@ impl Runtime {
     /// error is the manifests' [`Diagnostics`]). `defaults` fill in the budgets the manifests
     /// leave out.
     pub fn new(engine: Engine, state: State, defaults: &Limits, cities: &[CitySpec]) -> anyhow::Result<Self> {
+        Self::clustered(engine, state, defaults, cities, None)
+    }
+
+    /// [`Runtime::new`] for a host of `cluster`, which [`join`](Runtime::join)s it once serving.
+    pub(crate) fn clustered(
+        engine: Engine,
+        state: State,
+        defaults: &Limits,
+        cities: &[CitySpec],
+        cluster: Option<Cluster>,
+    ) -> anyhow::Result<Self> {
         let sandbox = Sandbox::new(engine)?;
         let plan = plan::Plan::new(&sandbox, &state, defaults, cities, &Routes::default())?;
         let routes = ArcSwap::from_pointee(plan.apply().0);
         let changes = tokio::sync::Mutex::new(());
-        Ok(Self { sandbox, state, defaults: *defaults, routes, changes, draining: AtomicBool::new(false) })
+        Ok(Self { sandbox, state, defaults: *defaults, routes, changes, draining: AtomicBool::new(false), cluster })
+    }
+
+    /// Its cluster, if it is in one.
+    pub(crate) fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
     }
 
     /// Reports the host not ready from now on, so load balancers stop sending before it stops.

@@ -6,7 +6,7 @@
 use crate::http::{City, Routes};
 use crate::limits::Limits;
 use crate::link::{self, Linked};
-use crate::manifest::{CitySpec, ComponentName, ComponentSpec, Diagnostic, Diagnostics, Digest};
+use crate::manifest::{CitySpec, ComponentName, ComponentSpec, Diagnostic, Diagnostics, Digest, WasmFile};
 use crate::sandbox::{Prepared, Sandbox, Slot};
 use crate::state::State;
 use serde::Serialize;
@@ -72,7 +72,7 @@ pub struct Plan {
 
 enum Planned {
     Keep(Arc<Slot>),
-    Swap(Arc<Slot>, Arc<Prepared>),
+    Swap(Arc<Slot>, Arc<WasmFile>, Arc<Prepared>),
     /// A new slot; `true` when it replaces one whose settings changed.
     New(Arc<Slot>, bool),
 }
@@ -82,7 +82,7 @@ impl Planned {
     fn live(&self) -> Arc<Prepared> {
         match self {
             Self::Keep(slot) | Self::New(slot, _) => slot.current().prepared.clone(),
-            Self::Swap(_, prepared) => prepared.clone(),
+            Self::Swap(_, _, prepared) => prepared.clone(),
         }
     }
 }
@@ -124,7 +124,7 @@ impl Plan {
                         prepare(spec).map(|ready| Planned::New(new_slot(ready), true))
                     }
                     Some(slot) if !slot.same_source(spec) => {
-                        prepare(spec).map(|ready| Planned::Swap(slot.clone(), ready))
+                        prepare(spec).map(|ready| Planned::Swap(slot.clone(), spec.wasm.clone(), ready))
                     }
                     Some(slot) => Some(Planned::Keep(slot.clone())),
                     None => prepare(spec).map(|ready| Planned::New(new_slot(ready), false)),
@@ -154,9 +154,9 @@ impl Plan {
                             reloaded.unchanged += 1;
                             slot
                         }
-                        Planned::Swap(slot, prepared) => {
+                        Planned::Swap(slot, wasm, prepared) => {
                             reloaded.swapped += 1;
-                            slot.deploy_from_manifest(prepared);
+                            slot.deploy_from_manifest(wasm, prepared);
                             slot
                         }
                         Planned::New(slot, replaces) => {

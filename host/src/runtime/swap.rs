@@ -14,6 +14,7 @@ use crate::http::{self, Host as _};
 use crate::link::{self, Linked};
 use crate::manifest::{RoutePath, WasmFile};
 use crate::sandbox::{PrepareError, Prepared, Slot, Version};
+use crate::state::StoreError;
 use ::http::StatusCode;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +29,9 @@ pub enum SwapError {
     Refused(#[from] Refusal),
     #[error("`{name}` in `{city}` has no earlier version to roll back to")]
     NoEarlierVersion { city: String, name: String },
+    /// The cluster's store could not record it (or give a version's bytes); nothing changed.
+    #[error("the cluster's state store could not record the change, so nothing changed: {0}")]
+    Store(StoreError),
 }
 
 /// The check a version failed.
@@ -67,30 +71,59 @@ pub enum HealthError {
 }
 
 impl Runtime {
-    /// Puts `bytes` live as component `name` of `city`, once they pass every check.
+    /// Puts `bytes` live as component `name` of `city`, once they pass every check. In a cluster,
+    /// the version is recorded first (every host then serves it), and numbered by the cluster.
     pub async fn swap(self: &Arc<Self>, city: &str, name: &str, bytes: Vec<u8>) -> Result<Arc<Version>, SwapError> {
         let _no_other_change = self.changes.lock().await;
         let slot = self.find(city, name)?;
-        let outcome = self.check(&slot, bytes).await;
+        let wasm = WasmFile::from_bytes(PathBuf::from(format!("upload for {city}/{name}")), bytes);
+        let outcome = self.check(&slot, wasm.clone()).await;
         slot.stats().record_swap(outcome.is_ok());
         let prepared =
             outcome.inspect_err(|reason| tracing::warn!(city, component = name, "swap rejected: {reason}"))?;
-        let version = slot.deploy(prepared);
+        let version = match &self.cluster {
+            None => slot.deploy(prepared),
+            Some(cluster) => {
+                let (sha256, host) = (wasm.digest.to_string(), cluster.id());
+                let recorded = cluster.store().record(city, name, &sha256, &wasm.bytes, host).await;
+                let desired = recorded.map_err(SwapError::Store)?;
+                slot.deploy_as(prepared, desired.number)
+            }
+        };
         tracing::info!(city, component = name, version = version.number, sha256 = %version.prepared.digest, "swapped");
         Ok(version)
     }
 
-    /// Puts the version before the current one back live.
-    pub async fn roll_back(&self, city: &str, name: &str) -> Result<Arc<Version>, SwapError> {
+    /// Puts the version before the current one back live (in a cluster: the cluster's, on every
+    /// host), once it passes the checks a swap does.
+    pub async fn roll_back(self: &Arc<Self>, city: &str, name: &str) -> Result<Arc<Version>, SwapError> {
         let _no_other_change = self.changes.lock().await;
         let slot = self.find(city, name)?;
-        // The city's other components may have changed since: the earlier version must still fit.
-        if let Some(previous) = slot.previous() {
-            self.check_links(&slot, &previous.prepared)
-                .inspect_err(|reason| tracing::warn!(city, component = name, "rollback rejected: {reason}"))?;
-        }
         let earlier = || SwapError::NoEarlierVersion { city: city.to_owned(), name: name.to_owned() };
-        let version = slot.roll_back().ok_or_else(earlier)?;
+        let rejected = |reason: &SwapError| tracing::warn!(city, component = name, "rollback rejected: {reason}");
+        let Some(cluster) = &self.cluster else {
+            // The city's other components may have changed since: the earlier version must still fit.
+            let previous = slot.previous().ok_or_else(earlier)?;
+            self.check_links(&slot, &previous.prepared).map_err(SwapError::from).inspect_err(rejected)?;
+            let version = slot.roll_back().ok_or_else(earlier)?;
+            tracing::info!(city, component = name, version = version.number, sha256 = %version.prepared.digest, "rolled back");
+            return Ok(version);
+        };
+        let desired = cluster.store().desired_of(city, name).await.map_err(SwapError::Store)?;
+        let back = desired.and_then(|desired| desired.previous).ok_or_else(earlier)?;
+        // Checked before it is recorded, as a swap is: a version that cannot serve here changes nothing.
+        match slot.previous().filter(|previous| previous.number == back) {
+            Some(previous) => {
+                self.check_links(&slot, &previous.prepared).map_err(SwapError::from).inspect_err(rejected)?
+            }
+            None => {
+                let wasm = self.fetch(&slot, back).await?;
+                self.check(&slot, wasm).await.map_err(SwapError::from).inspect_err(rejected)?;
+            }
+        }
+        let rolled = cluster.store().roll_back(city, name, cluster.id()).await.map_err(SwapError::Store)?;
+        self.bring(&slot, &rolled.ok_or_else(earlier)?).await?;
+        let version = slot.current();
         tracing::info!(city, component = name, version = version.number, sha256 = %version.prepared.digest, "rolled back");
         Ok(version)
     }
@@ -99,9 +132,8 @@ impl Runtime {
         self.slot(city, name).ok_or_else(|| SwapError::NotFound { city: city.to_owned(), name: name.to_owned() })
     }
 
-    /// Prepares the new bytes and runs every check.
-    async fn check(self: &Arc<Self>, slot: &Arc<Slot>, bytes: Vec<u8>) -> Result<Arc<Prepared>, Refusal> {
-        let wasm = WasmFile::from_bytes(PathBuf::from(format!("upload for {}/{}", slot.city(), slot.name())), bytes);
+    /// Prepares the new version and runs every check.
+    pub(super) async fn check(self: &Arc<Self>, slot: &Arc<Slot>, wasm: WasmFile) -> Result<Arc<Prepared>, Refusal> {
         // Compiling takes a while and all of a core: keep it off the threads that serve requests.
         let runtime = self.clone();
         let prepared = tokio::task::spawn_blocking(move || runtime.sandbox.prepare(&wasm))
@@ -131,7 +163,7 @@ impl Runtime {
     }
 
     /// The version must serve what the city links to it, and be served what it imports.
-    fn check_links(&self, slot: &Arc<Slot>, prepared: &Arc<Prepared>) -> Result<(), Refusal> {
+    pub(super) fn check_links(&self, slot: &Arc<Slot>, prepared: &Arc<Prepared>) -> Result<(), Refusal> {
         let routes = self.routes();
         let Some(city) = routes.cities().iter().find(|c| c.id == *slot.city()) else { return Ok(()) };
         let live: Vec<_> = city

@@ -10,7 +10,7 @@ use super::Prepared;
 use super::stats::SlotStats;
 use super::store::Grants;
 use crate::limits::Limits;
-use crate::manifest::{CityId, ComponentName, ComponentSpec, Digest, Location, RoutePath};
+use crate::manifest::{CityId, ComponentName, ComponentSpec, Location, RoutePath, WasmFile};
 use crate::state::State;
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
@@ -49,9 +49,9 @@ pub struct Slot {
     at: Location,
     /// One permit per request allowed to run at once.
     running: Arc<Semaphore>,
-    /// The digest of the source the manifest last gave it, to tell what a reload changes; the
-    /// version serving may be another, swapped in since.
-    manifest_source: Mutex<Digest>,
+    /// The source the manifest last gave it, to tell what a reload changes (and what a cluster
+    /// records); the version serving may be another, swapped in since.
+    manifest_source: Mutex<Arc<WasmFile>>,
     current: ArcSwap<Version>,
     /// The version before the current one, for rollback.
     previous: Mutex<Option<Arc<Version>>>,
@@ -71,7 +71,7 @@ impl Slot {
             health: spec.health.clone(),
             at: spec.at.clone(),
             running: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
-            manifest_source: Mutex::new(spec.wasm.digest),
+            manifest_source: Mutex::new(spec.wasm.clone()),
             current: ArcSwap::from_pointee(Version { prepared, number: 1, since: SystemTime::now() }),
             previous: Mutex::new(None),
             stats: SlotStats::default(),
@@ -112,7 +112,12 @@ impl Slot {
 
     /// Whether the manifest's source is still the one the slot was last given.
     pub fn same_source(&self, spec: &ComponentSpec) -> bool {
-        *lock(&self.manifest_source) == spec.wasm.digest
+        lock(&self.manifest_source).digest == spec.wasm.digest
+    }
+
+    /// The source the manifest last gave it.
+    pub fn manifest_wasm(&self) -> Arc<WasmFile> {
+        lock(&self.manifest_source).clone()
     }
 
     /// A place among the requests running at once, or `None` when all are taken.
@@ -132,17 +137,24 @@ impl Slot {
 
     /// Puts `prepared` live; the current version becomes the previous one.
     pub fn deploy(&self, prepared: Arc<Prepared>) -> Arc<Version> {
+        let number = self.current().number + 1;
+        self.deploy_as(prepared, number)
+    }
+
+    /// Puts `prepared` live as version `number` (a cluster numbers its versions itself); the
+    /// current version becomes the previous one.
+    pub fn deploy_as(&self, prepared: Arc<Prepared>, number: u64) -> Arc<Version> {
         let mut previous = lock(&self.previous);
         let current = self.current.load_full();
-        let next = Arc::new(Version { prepared, number: current.number + 1, since: SystemTime::now() });
+        let next = Arc::new(Version { prepared, number, since: SystemTime::now() });
         self.current.store(next.clone());
         *previous = Some(current);
         next
     }
 
-    /// Puts `prepared`, the manifest's new source for this slot, live.
-    pub fn deploy_from_manifest(&self, prepared: Arc<Prepared>) -> Arc<Version> {
-        *lock(&self.manifest_source) = prepared.digest;
+    /// Puts `prepared`, made of `wasm`, the manifest's new source for this slot, live.
+    pub fn deploy_from_manifest(&self, wasm: Arc<WasmFile>, prepared: Arc<Prepared>) -> Arc<Version> {
+        *lock(&self.manifest_source) = wasm;
         self.deploy(prepared)
     }
 

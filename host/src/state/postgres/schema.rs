@@ -1,0 +1,103 @@
+//! The store's tables, created and migrated by the host at start. `civic_schema` holds the
+//! version; each entry of [`MIGRATIONS`] brings the schema one version up. The migration runs in
+//! one transaction under an advisory lock, so hosts starting together do it once; a schema newer
+//! than this host knows is refused.
+
+use super::{Database, describe};
+use anyhow::bail;
+use deadpool_postgres::PoolError;
+
+/// The schema this host reads and writes.
+pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// The statements of each schema version, in order. Append; never change one that shipped.
+const MIGRATIONS: [&str; 2] = [
+    // 1: the citizens' data. Keys are `bytea`, so they sort in byte order and hold any string.
+    "CREATE TABLE civic_kv (
+        city text NOT NULL,
+        component text NOT NULL,
+        bucket text NOT NULL,
+        key bytea NOT NULL,
+        value bytea NOT NULL,
+        PRIMARY KEY (city, component, bucket, key)
+    )",
+    // 2: the cluster: every version of every component (numbered per component, with its bytes
+    // or its registry reference), the one each should serve, the hosts, and what each serves.
+    "CREATE TABLE civic_versions (
+        city text NOT NULL,
+        component text NOT NULL,
+        number bigint NOT NULL,
+        sha256 text NOT NULL,
+        wasm bytea,
+        reference text,
+        origin text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        created_by text NOT NULL,
+        PRIMARY KEY (city, component, number),
+        CHECK (wasm IS NOT NULL OR reference IS NOT NULL)
+    );
+    CREATE TABLE civic_desired (
+        city text NOT NULL,
+        component text NOT NULL,
+        number bigint NOT NULL,
+        previous bigint,
+        manifest_sha256 text NOT NULL,
+        changed_at timestamptz NOT NULL DEFAULT now(),
+        changed_by text NOT NULL,
+        PRIMARY KEY (city, component)
+    );
+    CREATE TABLE civic_hosts (
+        id text PRIMARY KEY,
+        address text NOT NULL,
+        admin text,
+        started_at timestamptz NOT NULL,
+        seen_at timestamptz NOT NULL
+    );
+    CREATE TABLE civic_served (
+        host text NOT NULL REFERENCES civic_hosts (id) ON DELETE CASCADE,
+        city text NOT NULL,
+        component text NOT NULL,
+        number bigint NOT NULL,
+        sha256 text NOT NULL,
+        since timestamptz NOT NULL,
+        refused text,
+        PRIMARY KEY (host, city, component)
+    )",
+];
+
+/// Taken by the migration's transaction, so that hosts starting together migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x6369_7669_6300_0001;
+
+pub(super) async fn migrate(database: &Database) -> anyhow::Result<()> {
+    let url = &database.url;
+    let mut client = database.pool.get().await.map_err(|e| match e {
+        PoolError::Backend(e) => anyhow::anyhow!("cannot connect to the state store {url}: {}", describe(&e)),
+        other => anyhow::anyhow!("cannot connect to the state store {url}: {other}"),
+    })?;
+    let fail = |e: tokio_postgres::Error| anyhow::anyhow!("cannot set up the state store {url}: {}", describe(&e));
+    let tx = client.transaction().await.map_err(fail)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(fail)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS civic_schema (version integer NOT NULL)").await.map_err(fail)?;
+    let version: i32 = match tx.query_opt("SELECT version FROM civic_schema", &[]).await.map_err(fail)? {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute("INSERT INTO civic_schema (version) VALUES (0)", &[]).await.map_err(fail)?;
+            0
+        }
+    };
+    if version > SCHEMA_VERSION {
+        bail!(
+            "the state store {url} has schema version {version}, written by a newer civic; this one knows \
+             version {SCHEMA_VERSION}: upgrade this host, or point it at another database"
+        );
+    }
+    for migration in &MIGRATIONS[version as usize..] {
+        tx.batch_execute(migration).await.map_err(fail)?;
+    }
+    tx.execute("UPDATE civic_schema SET version = $1", &[&SCHEMA_VERSION]).await.map_err(fail)?;
+    tx.commit().await.map_err(fail)?;
+    if version < SCHEMA_VERSION {
+        tracing::info!(store = %url, from = version, to = SCHEMA_VERSION, "migrated the state store's schema");
+    }
+    Ok(())
+}

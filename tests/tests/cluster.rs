@@ -1,0 +1,281 @@
+//! Three hosts on one PostgreSQL database, through the real binary: a swap or a rollback through
+//! any host reaches the others within two seconds, a load spread over them sees no failure while
+//! versions change, a host that starts late serves the latest version at once, a host killed
+//! under load loses nothing acknowledged, and `/v1/cluster` and `civic status` show the hosts,
+//! whether they agree, and forget a host that stopped.
+
+use civic_tests::postgres::Postgres;
+use civic_tests::{City, Civic, HELLO_CITY, KEYVALUE, PLAIN_PROXY, Workspace, civic, client, get};
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "cluster-t0ken";
+const HELLO: (u16, &str) = (200, "Ciao from Lecce!\n");
+const PLAIN: (u16, &str) = (203, "plain proxy saw Method::Get /hello\n");
+
+/// How long a change may take to reach every host.
+const SPREAD: Duration = Duration::from_secs(2);
+
+struct Hosts {
+    ws: Workspace,
+    manifest: std::path::PathBuf,
+    db: String,
+    hosts: Vec<Civic>,
+    _server: Arc<Postgres>,
+}
+
+impl Hosts {
+    /// Three hosts on a fresh database, serving `hello` at `/hello` and a key-value store at `/kv`.
+    fn start(extra: &[&str]) -> Self {
+        let server = Postgres::shared();
+        let db = server.database();
+        let ws = Workspace::new();
+        let manifest = City::new("lecce")
+            .component("hello", HELLO_CITY, r#"config = { city_name = "Lecce", greeting = "Ciao" }"#)
+            .component("store", KEYVALUE, r#"keyvalue = ["b"]"#)
+            .route("/hello", "hello")
+            .route("/kv", "store")
+            .write(&ws);
+        let mut hosts = Self { ws, manifest, db, hosts: Vec::new(), _server: server };
+        for _ in 0..3 {
+            hosts.add(extra);
+        }
+        hosts
+    }
+
+    fn add(&mut self, extra: &[&str]) -> &Civic {
+        self.hosts.push(Civic::run_clustered(&self.db, &[&self.manifest], TOKEN, extra));
+        self.hosts.last().unwrap()
+    }
+
+    async fn admin(&self, host: usize, method: reqwest::Method, path: &str, body: Option<&str>) -> (u16, Value) {
+        let url = format!("http://{}{path}", self.hosts[host].admin_addr().await);
+        let mut request = client().request(method, url).bearer_auth(TOKEN);
+        if let Some(wasm) = body {
+            request = request.body(std::fs::read(wasm).unwrap());
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Swaps `hello` through host `via` to `wasm`; the cluster's new version number.
+    async fn swap(&self, via: usize, wasm: &str) -> u64 {
+        let (status, answer) =
+            self.admin(via, reqwest::Method::PUT, "/v1/cities/lecce/components/hello", Some(wasm)).await;
+        assert_eq!(status, 200, "{answer}");
+        answer["version"].as_u64().unwrap()
+    }
+
+    /// How many lines each host has logged, to wait for what comes after.
+    fn marks(&self) -> Vec<usize> {
+        self.hosts.iter().map(Civic::log_lines).collect()
+    }
+
+    /// Waits until every host but `via` logs, after `marks`, that it serves version `number` of
+    /// `hello`; how long that took from `started`.
+    async fn spread(&self, marks: &[usize], started: Instant, via: usize, number: u64) -> Duration {
+        let needle = format!("version={number} ");
+        for (i, host) in self.hosts.iter().enumerate().filter(|(i, _)| *i != via) {
+            let needles = ["serving the cluster's version", "component=hello", &needle];
+            host.wait_for_log_after(marks[i], &needles, SPREAD * 5).await;
+        }
+        started.elapsed()
+    }
+
+    async fn hello(&self, host: usize) -> (u16, String) {
+        get(&self.hosts[host].url("/hello"), None).await
+    }
+
+    fn status(&self, host: usize) -> String {
+        let token = self.ws.write("token", TOKEN);
+        let admin = self.hosts[host].log().lines().find_map(|l| l.strip_prefix("admin on http://").map(str::to_owned));
+        let admin = admin.expect("an admin line");
+        let output =
+            civic(&["status", "--admin", &admin, "--admin-token-file", token.to_str().unwrap()], self.ws.path());
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+fn same(answer: &(u16, String), expected: (u16, &str)) -> bool {
+    answer.0 == expected.0 && answer.1 == expected.1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_swap_and_a_rollback_through_one_host_reach_the_others_within_two_seconds() {
+    let hosts = Hosts::start(&[]);
+    for i in 0..3 {
+        assert!(same(&hosts.hello(i).await, HELLO), "host {i}");
+    }
+    let mut spreads = Vec::new();
+    for (round, wasm) in [PLAIN_PROXY, HELLO_CITY, PLAIN_PROXY].into_iter().enumerate() {
+        let via = round % 3;
+        let (marks, started) = (hosts.marks(), Instant::now());
+        let number = hosts.swap(via, wasm).await;
+        assert_eq!(number, round as u64 + 2, "the cluster numbers its versions");
+        let took = hosts.spread(&marks, started, via, number).await;
+        assert!(took < SPREAD, "swap {round} took {took:?} to reach every host");
+        spreads.push(took);
+        let expected = if wasm == PLAIN_PROXY { PLAIN } else { HELLO };
+        for i in 0..3 {
+            assert!(same(&hosts.hello(i).await, expected), "host {i} after swap {round}");
+        }
+    }
+    // A rollback through another host puts the version before back everywhere.
+    let (marks, started) = (hosts.marks(), Instant::now());
+    let (status, answer) =
+        hosts.admin(1, reqwest::Method::POST, "/v1/cities/lecce/components/hello/rollback", None).await;
+    assert_eq!((status, answer["version"].as_u64()), (200, Some(3)), "{answer}");
+    let took = hosts.spread(&marks, started, 1, 3).await;
+    assert!(took < SPREAD, "the rollback took {took:?} to reach every host");
+    for i in 0..3 {
+        assert!(same(&hosts.hello(i).await, HELLO), "host {i} after the rollback");
+    }
+    eprintln!("spread of each change: {spreads:?}, rollback {took:?}");
+
+    // The history has every version, who made it and when.
+    let (status, history) =
+        hosts.admin(2, reqwest::Method::GET, "/v1/cities/lecce/components/hello/versions", None).await;
+    assert_eq!(status, 200);
+    let numbers: Vec<_> =
+        history["versions"].as_array().unwrap().iter().map(|v| v["version"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [4, 3, 2, 1]);
+    assert_eq!(history["versions"][0]["origin"], "upload");
+    assert_eq!(history["versions"][3]["origin"], "manifest");
+    let serving: Vec<_> = history["versions"].as_array().unwrap().iter().filter(|v| v["serving"] == true).collect();
+    assert_eq!(serving.len(), 1);
+    assert_eq!(serving[0]["version"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_load_over_three_hosts_twenty_swaps_fail_no_request_and_a_late_host_serves_the_latest() {
+    let mut hosts = Hosts::start(&[]);
+    let swapping = Arc::new(AtomicBool::new(true));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let urls: Vec<String> = hosts.hosts.iter().map(|h| h.url("/hello")).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (urls, swapping, answered) = (urls.clone(), swapping.clone(), answered.clone());
+            tokio::spawn(async move {
+                let client = client();
+                let mut i = c;
+                while swapping.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let response = client.get(&urls[i % 3]).send().await.expect("no failed request");
+                    let answer = (response.status().as_u16(), response.text().await.expect("a whole body"));
+                    assert!(same(&answer, HELLO) || same(&answer, PLAIN), "an answer from no version: {answer:?}");
+                    answered.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let (mut last, mut marks, mut started) = (0, hosts.marks(), Instant::now());
+    for round in 0..20 {
+        (marks, started) = (hosts.marks(), Instant::now());
+        last = hosts.swap(round % 3, if round % 2 == 0 { PLAIN_PROXY } else { HELLO_CITY }).await;
+    }
+    hosts.spread(&marks, started, 19 % 3, last).await;
+    swapping.store(false, Ordering::Relaxed);
+    for client in clients {
+        client.await.expect("a client saw a failure");
+    }
+    assert!(answered.load(Ordering::Relaxed) >= 20, "too few requests during the swaps");
+    assert_eq!(last, 21);
+    for i in 0..3 {
+        assert!(same(&hosts.hello(i).await, HELLO), "host {i} after the last swap");
+    }
+
+    // A host that starts now serves the cluster's version, not its manifest's, at once.
+    hosts.add(&[]);
+    let late = hosts.hosts.len() - 1;
+    assert!(same(&hosts.hello(late).await, HELLO));
+    let (status, components) = hosts.admin(late, reqwest::Method::GET, "/v1/components", None).await;
+    assert_eq!(status, 200);
+    let hello =
+        components["cities"][0]["components"].as_array().unwrap().iter().find(|c| c["name"] == "hello").cloned();
+    assert_eq!(hello.unwrap()["version"], 21);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_killed_under_load_leaves_the_others_serving_and_nothing_acknowledged_lost() {
+    let mut hosts = Hosts::start(&[]);
+    let urls: Vec<String> = hosts.hosts.iter().map(|h| h.url("/kv/b")).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (count, mut counted) = tokio::sync::watch::channel(0usize);
+    let writing = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut acknowledged, mut dead) = (Vec::new(), [false; 3]);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            for i in 0..100_000usize {
+                if (stop.load(Ordering::Relaxed) && acknowledged.len() >= 100) || Instant::now() > deadline {
+                    break;
+                }
+                let host = i % 3;
+                if dead[host] {
+                    continue;
+                }
+                match client().put(format!("{}/key-{i}", urls[host])).body(format!("value {i}")).send().await {
+                    Ok(response) if response.status() == 204 => acknowledged.push(i),
+                    Ok(response) => panic!("host {host} answered {}", response.status()),
+                    Err(_) => dead[host] = true,
+                }
+                count.send_replace(acknowledged.len());
+            }
+            (acknowledged, dead)
+        })
+    };
+    let enough = tokio::time::timeout(Duration::from_secs(30), counted.wait_for(|n| *n >= 30)).await;
+    assert!(enough.is_ok_and(|seen| seen.is_ok()), "30 writes were not acknowledged in 30 s");
+    hosts.hosts[2].kill();
+    stop.store(true, Ordering::Relaxed);
+    let (acknowledged, dead) = writing.await.unwrap();
+    assert_eq!(dead, [false, false, true], "the other two kept serving");
+    for i in &acknowledged {
+        assert_eq!(
+            get(&format!("{}/key-{i}", hosts.hosts[i % 2].url("/kv/b")), None).await,
+            (200, format!("value {i}"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cluster_view_shows_the_hosts_and_whether_they_agree_and_forgets_a_stopped_host() {
+    let mut hosts = Hosts::start(&["--host-timeout", "6s"]);
+    let (status, view) = hosts.admin(0, reqwest::Method::GET, "/v1/cluster", None).await;
+    assert_eq!(status, 200);
+    assert_eq!((view["clustered"].as_bool(), view["agree"].as_bool()), (Some(true), Some(true)), "{view}");
+    assert_eq!(view["hosts"].as_array().unwrap().len(), 3, "{view}");
+    let status_text = hosts.status(1);
+    assert!(status_text.contains("the 3 hosts agree on every version"), "{status_text}");
+
+    // A host that hangs does not follow: the others say so, and for how long.
+    hosts.hosts[2].signal("-STOP");
+    let marks = hosts.marks();
+    let number = hosts.swap(0, PLAIN_PROXY).await;
+    let needle = format!("version={number} ");
+    hosts.hosts[1].wait_for_log_after(marks[1], &["serving the cluster's version", &needle], SPREAD * 5).await;
+    let status_text = hosts.status(0);
+    assert!(status_text.contains("the hosts DISAGREE on 1 components"), "{status_text}");
+    assert!(status_text.contains("lecce/hello: the cluster wants version 2"), "{status_text}");
+    assert!(status_text.contains("serves 1"), "{status_text}");
+    hosts.hosts[2].signal("-CONT");
+    hosts.hosts[2].wait_for_log_after(marks[2], &["serving the cluster's version", &needle], SPREAD * 5).await;
+
+    // Killed, it stops heartbeating and is forgotten after the host timeout.
+    hosts.hosts[2].kill();
+    let forgotten = Instant::now() + Duration::from_secs(30);
+    let mut ticks = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        ticks.tick().await;
+        let (_, view) = hosts.admin(0, reqwest::Method::GET, "/v1/cluster", None).await;
+        if view["hosts"].as_array().is_some_and(|h| h.len() == 2) {
+            assert_eq!(view["agree"], true, "the two left agree: {view}");
+            break;
+        }
+        assert!(Instant::now() < forgotten, "the stopped host was not forgotten: {view}");
+    }
+}

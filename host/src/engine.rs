@@ -99,7 +99,7 @@ impl Engine {
             }
         }
         let component = self.compile_now(wasm)?;
-        if let Err(e) = write_atomically(&cached, &component.serialize()?) {
+        if let Err(e) = crate::atomic::write(&cached, &component.serialize()?) {
             tracing::warn!(path = %cached.display(), "cannot write the compile cache: {e:#}");
         }
         Ok(component)
@@ -139,10 +139,4 @@ fn deserialize(engine: &wasmtime::Engine, path: &Path) -> wasmtime::Result<Compo
     // SAFETY: the file was written by `Component::serialize` of an engine with the same
     // compatibility hash (it is in the file name); wasmtime checks the header again.
     unsafe { Component::deserialize_file(engine, path) }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let partial = path.with_extension(format!("partial-{}", std::process::id()));
-    std::fs::write(&partial, bytes)?;
-    std::fs::rename(&partial, path)
 }

@@ -10,9 +10,9 @@
 //! | 5 | [`runtime`]: the live cities — reload as a diff, swap and rollback (`runtime/swap.rs`) |
 //! | 4 | `http`: the listener, and one request's life (`http/request.rs`, where it is routed) |
 //! | 3 | `sandbox`: slots, the linker, a store's state, `Instance::start`, a request's callees |
-//! | 2 | `capability` (config, logging, outbound HTTP, WASI), [`state`] (key-value), `link` (where a link is resolved) |
+//! | 2 | `capability` (config, logging, outbound HTTP, WASI), [`state`] (key-value, cluster versions), `link` (where a link is resolved), `registry` (OCI) |
 //! | 1 | [`engine`]: wasmtime and the compile cache |
-//! | 0 | [`manifest`] (parse → check → resolve), [`limits`] (budgets, CPU turns, pool size) |
+//! | 0 | [`manifest`] (parse → check → resolve), [`limits`] (budgets, CPU turns, pool size), `atomic` (whole-file writes) |
 //!
 //! A request: hyper accepts it → `http::handle` reads the route table (`Host` → city → longest
 //! prefix → slot) → `sandbox::Instance::start` (permit, store, deadline, instantiate) → the
@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub(crate) mod admin;
+pub(crate) mod atomic;
 pub(crate) mod capability;
 pub mod cli;
 pub mod engine;
@@ -29,6 +30,7 @@ pub(crate) mod http;
 pub mod limits;
 pub(crate) mod link;
 pub mod manifest;
+pub(crate) mod registry;
 pub mod runtime;
 pub(crate) mod sandbox;
 pub mod state;
@@ -39,13 +41,15 @@ mod tests {
     use std::path::Path;
 
     /// Each top-level module's layer, as in the table above.
-    const LAYERS: [(&str, u8); 11] = [
+    const LAYERS: [(&str, u8); 13] = [
+        ("atomic", 0),
         ("manifest", 0),
         ("limits", 0),
         ("engine", 1),
         ("capability", 2),
         ("state", 2),
         ("link", 2),
+        ("registry", 2),
         ("sandbox", 3),
         ("http", 4),
         ("runtime", 5),

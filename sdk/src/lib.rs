@@ -49,17 +49,18 @@
 
 #![deny(missing_docs)]
 
-/// `wit_bindgen::generate!` over the platform's WIT (`wit/`, with the domain contracts of
-/// `wit/contracts`), for one world and options.
+/// `wit_bindgen::generate!` over the platform's WIT (`wit/` inside this crate, so the crate is
+/// whole when published; the repository's `wit/` is a link to it), with the domain contracts of
+/// `wit/contracts`, for one world and options.
 macro_rules! bindings {
     ($($options:tt)*) => {
         wit_bindgen::generate!({
             path: [
-                "../wit/contracts/registry.wit",
-                "../wit/contracts/education.wit",
-                "../wit/contracts/tax.wit",
-                "../wit/contracts/documents.wit",
-                "../wit",
+                "wit/contracts/registry.wit",
+                "wit/contracts/education.wit",
+                "wit/contracts/tax.wit",
+                "wit/contracts/documents.wit",
+                "wit",
             ],
             $($options)*
         });
@@ -85,7 +86,8 @@ pub use router::{Handler, Params, Router};
 /// Names the function that answers this component's HTTP requests.
 ///
 /// The function takes a [`Request`] and returns anything that implements [`IntoResponse`]: a
-/// [`Response`], or a `Result` whose both sides do. Use it once per crate.
+/// [`Response`], or a `Result` whose both sides do. Use it once per crate. It also embeds the
+/// crate's [`metadata!`].
 ///
 /// ```
 /// civic_sdk::service!(answer);
@@ -113,6 +115,40 @@ macro_rules! service {
         $crate::__private::bindings::__export_service!(
             __CivicService with_types_in $crate::__private::bindings
         );
+
+        $crate::metadata!();
+    };
+}
+
+/// Embeds the crate's package metadata — `description`, `version`, `license`, `authors` and
+/// `repository` from its `Cargo.toml` — as the `wasm-metadata` custom sections that
+/// cargo-component and wkg write, which `civic push` publishes as the artifact's annotations
+/// (and a registry's catalogue shows). [`service!`] does it; a crate that only provides contracts
+/// calls it once itself. `license` must be an SPDX expression and `repository` a URL.
+#[macro_export]
+macro_rules! metadata {
+    () => {
+        $crate::__section!("description", env!("CARGO_PKG_DESCRIPTION"));
+        $crate::__section!("version", env!("CARGO_PKG_VERSION"));
+        $crate::__section!("licenses", env!("CARGO_PKG_LICENSE"));
+        $crate::__section!("authors", env!("CARGO_PKG_AUTHORS"));
+        $crate::__section!("source", env!("CARGO_PKG_REPOSITORY"));
+    };
+}
+
+/// One custom section holding `$value`'s bytes; none when it is empty.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __section {
+    ($name:literal, $value:expr) => {
+        const _: () = {
+            const VALUE: &str = $value;
+            #[expect(unsafe_code, reason = "a custom section is data the linker keeps as it is")]
+            #[unsafe(link_section = $name)]
+            #[used]
+            static SECTION: [u8; VALUE.len()] =
+                *VALUE.as_bytes().first_chunk().expect("the array is as long as the value");
+        };
     };
 }
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub mod postgres;
+pub mod registry;
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
@@ -349,6 +350,9 @@ impl Drop for Civic {
 
 /// An HTTP client for tests: no proxy, short timeouts.
 pub fn client() -> reqwest::Client {
+    // In a workspace build reqwest has the host's TLS features, rustls without a chosen crypto
+    // provider: choose the host's, ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().expect("cannot build an HTTP client")
 }
 

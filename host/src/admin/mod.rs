@@ -106,14 +106,10 @@ async fn answer(admin: &Admin, request: Request<Incoming>) -> Response<Full<Byte
         (&Method::POST, ["v1", "cities", city, "components", name, "rollback"]) => {
             outcome(runtime.roll_back(city, name).await)
         }
-        (&Method::POST, ["v1", "reload"]) => {
-            let (runtime, manifests) = (runtime.clone(), admin.manifests.clone());
-            match tokio::task::spawn_blocking(move || watch::reload(&runtime, &manifests)).await {
-                Ok(Ok(reloaded)) => json_response(StatusCode::OK, json!(reloaded)),
-                Ok(Err(diagnostics)) => refused(StatusCode::UNPROCESSABLE_ENTITY, "manifest", &diagnostics.to_string()),
-                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("the reload failed: {e}")),
-            }
-        }
+        (&Method::POST, ["v1", "reload"]) => match watch::reload(runtime, &admin.manifests).await {
+            Ok(reloaded) => json_response(StatusCode::OK, json!(reloaded)),
+            Err(diagnostics) => refused(StatusCode::UNPROCESSABLE_ENTITY, "manifest", &diagnostics.to_string()),
+        },
         _ => text(StatusCode::NOT_FOUND, "no such admin endpoint"),
     }
 }

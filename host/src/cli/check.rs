@@ -1,4 +1,5 @@
 use super::cargo::Cargo;
+use super::options::RegistryArgs;
 use crate::engine::{Engine, EngineOptions};
 use crate::limits::{Limits, PoolSize};
 use crate::runtime::Runtime;
@@ -9,17 +10,24 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Check manifests and their components (files, hashes, imports, links) without serving anything.
+/// Check manifests and their components (files, registry sources, hashes, imports, links) without
+/// serving anything.
 #[derive(clap::Args)]
 pub struct CheckCommand {
     /// City manifests (or directories of them) to check together, as `civic run` would load them.
     #[arg(required = true, value_name = "MANIFEST")]
     manifests: Vec<PathBuf>,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 impl CheckCommand {
     pub fn execute(self) -> anyhow::Result<()> {
-        let cities = Manifests::new(self.manifests, Some(Arc::new(Cargo::default()))).load()?;
+        let registry = Arc::new(self.registry.registry(None, None));
+        let manifests = Manifests::new(self.manifests, Some(Arc::new(Cargo::default())), Some(registry));
+        let threads = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let cities = threads.block_on(manifests.load())?;
         // Nothing runs, so nothing is stored: an in-memory store stands in for the database.
         let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
         let defaults = Limits::default();

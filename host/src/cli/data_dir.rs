@@ -1,5 +1,5 @@
-//! The host's data directory (`--data-dir`): the state database and the compiled-component
-//! cache. One running host owns it at a time, through an exclusive lock on `civic.lock`.
+//! The host's data directory (`--data-dir`): the state database (with `--state sqlite`), the
+//! compiled-component cache and the registry cache. One running host owns it at a time, through an exclusive lock on `civic.lock`.
 
 use anyhow::{Context as _, bail};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -53,6 +53,11 @@ impl DataDir {
     /// Where compiled components are cached.
     pub fn compile_cache(&self) -> PathBuf {
         self.path.join("cache")
+    }
+
+    /// Where what is pulled from registries is kept, by digest.
+    pub fn registry_cache(&self) -> PathBuf {
+        self.path.join("registry")
     }
 }
 

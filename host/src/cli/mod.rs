@@ -2,11 +2,14 @@
 
 mod admin_client;
 mod cargo;
+mod catalog;
 mod check;
 mod data_dir;
 mod inspect;
 mod new;
 mod options;
+mod pull;
+mod push;
 mod run;
 mod status;
 mod swap;
@@ -42,6 +45,12 @@ pub enum Command {
     New(new::NewCommand),
     /// Print what a component imports and exports, as WIT.
     Inspect(inspect::InspectCommand),
+    /// Publish a component to an OCI registry.
+    Push(push::PushCommand),
+    /// Fetch a component from an OCI registry.
+    Pull(pull::PullCommand),
+    /// List the services a registry offers.
+    Catalog(catalog::CatalogCommand),
 }
 
 impl Command {
@@ -56,6 +65,9 @@ impl Command {
             Self::Status(command) => command.execute(),
             Self::New(command) => command.execute(),
             Self::Inspect(command) => command.execute(),
+            Self::Push(command) => command.execute(),
+            Self::Pull(command) => command.execute(),
+            Self::Catalog(command) => command.execute(),
         }
     }
 }

@@ -14,9 +14,16 @@ pub struct NewCommand {
     #[arg(long)]
     path: Option<PathBuf>,
 
-    /// The civic-sdk crate to depend on [default: the one this civic was built with].
+    /// The civic-sdk crate to depend on [default: the one this civic was built from, when it is
+    /// still there; else civic-sdk from crates.io, at this civic's version].
     #[arg(long, value_name = "DIR")]
     sdk: Option<PathBuf>,
+}
+
+/// What the new crate's `civic-sdk` dependency names.
+enum Sdk {
+    Path(PathBuf),
+    Version(&'static str),
 }
 
 impl NewCommand {
@@ -26,11 +33,17 @@ impl NewCommand {
         if dir.read_dir().is_ok_and(|mut entries| entries.next().is_some()) {
             bail!("`{}` already exists and is not empty", dir.display());
         }
-        let sdk = std::path::absolute(self.sdk.as_deref().unwrap_or(Path::new(SDK)))?;
-        if !sdk.join("Cargo.toml").is_file() {
-            bail!("no civic-sdk at `{}`: pass --sdk DIR", sdk.display());
-        }
-        let sdk = sdk.canonicalize().unwrap_or(sdk);
+        let sdk = match &self.sdk {
+            Some(dir) => {
+                let dir = std::path::absolute(dir)?;
+                if !dir.join("Cargo.toml").is_file() {
+                    bail!("no civic-sdk at `{}`: give the directory of its Cargo.toml", dir.display());
+                }
+                Sdk::Path(dir.canonicalize().unwrap_or(dir))
+            }
+            None if Path::new(SDK).join("Cargo.toml").is_file() => Sdk::Path(Path::new(SDK).canonicalize()?),
+            None => Sdk::Version(env!("CARGO_PKG_VERSION")),
+        };
         let name = name.as_str();
         let files = [
             ("Cargo.toml", cargo_toml(name, &sdk)),
@@ -53,19 +66,26 @@ impl NewCommand {
     }
 }
 
-fn cargo_toml(name: &str, sdk: &Path) -> String {
+fn cargo_toml(name: &str, sdk: &Sdk) -> String {
+    let sdk = match sdk {
+        Sdk::Path(dir) => format!("{{ path = {:?} }}", dir.display().to_string()),
+        Sdk::Version(version) => format!("\"{version}\""),
+    };
     format!(
         r#"[package]
 name = "{name}"
 version = "0.1.0"
 edition = "2024"
+# What `civic push` publishes of it, and a registry's catalogue shows.
+description = "A Civic service"
+license = "Apache-2.0"   # an SPDX expression: choose yours
 publish = false
 
 [lib]
 crate-type = ["cdylib"]
 
 [dependencies]
-civic-sdk = {{ path = {sdk:?} }}
+civic-sdk = {sdk}
 serde = {{ version = "1", features = ["derive"] }}
 
 [profile.release]
@@ -77,7 +97,6 @@ strip = "debuginfo"
 # A crate of its own, wherever it is created.
 [workspace]
 "#,
-        sdk = sdk.display().to_string()
     )
 }
 

@@ -1,6 +1,8 @@
-//! Options of `civic run` (and `up`) that set the host's defaults and limits.
+//! Options that several commands share: the host's defaults and limits (`run`, `up`), and how
+//! registries are reached.
 
 use crate::limits::{Limits, PoolSize, Size, Timeout};
+use crate::registry::{Credentials, Registry};
 use crate::state::KvLimits;
 use anyhow::bail;
 
@@ -87,4 +89,22 @@ fn at_least_one(option: &str, value: u64) -> anyhow::Result<()> {
         bail!("`{option}` must be at least 1: with 0 the host could serve nothing");
     }
     Ok(())
+}
+
+/// How registries are reached.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RegistryArgs {
+    /// A registry (`HOST[:PORT]`) to reach over plain HTTP although it is not on this machine
+    /// (registries on this machine always may be); repeat for several.
+    #[arg(long = "insecure-registry", env = "CIVIC_INSECURE_REGISTRIES", value_delimiter = ',', value_name = "HOST")]
+    insecure: Vec<String>,
+}
+
+impl RegistryArgs {
+    /// The registries, with credentials for `command_registry` from the environment, keeping
+    /// what is pulled under `cache_dir` when there is one.
+    pub fn registry(&self, command_registry: Option<&str>, cache_dir: Option<&std::path::Path>) -> Registry {
+        let insecure = self.insecure.iter().map(|host| host.to_ascii_lowercase()).collect();
+        Registry::new(Credentials::load(command_registry), insecure, cache_dir)
+    }
 }

@@ -1,12 +1,12 @@
 use super::admin_client::read_token;
 use super::cargo::Cargo;
 use super::data_dir::DataDir;
-use super::options::{KvArgs, LimitArgs};
+use super::options::{KvArgs, LimitArgs, RegistryArgs};
 use crate::admin::Admin;
 use crate::engine::{Engine, EngineOptions};
 use crate::http::Host as _;
 use crate::limits::{Limits, Timeout};
-use crate::manifest::CitySpec;
+use crate::manifest::Parsed;
 use crate::runtime::watch::Manifests;
 use crate::runtime::{Cluster, Runtime};
 use crate::state::postgres::{PostgresBackend, VersionStore};
@@ -77,6 +77,9 @@ pub struct RunCommand {
     kv: KvArgs,
 
     #[command(flatten)]
+    registry: RegistryArgs,
+
+    #[command(flatten)]
     limits: LimitArgs,
 
     /// City manifests, or directories of them (every `*.toml` inside); with several cities, the
@@ -96,9 +99,7 @@ pub struct Checked {
 impl RunCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let checked = self.check()?;
-        let manifests = Manifests::new(self.manifests.clone(), Some(Arc::new(Cargo::default())));
-        let cities = manifests.load()?;
-        self.serve(checked, manifests, &cities)
+        self.serve(checked, Arc::new(Cargo::default()), None)
     }
 
     /// Refuses options with which the host could not serve, before any work is done.
@@ -111,12 +112,20 @@ impl RunCommand {
         Ok(Checked { defaults, state, kv, admin_token })
     }
 
-    /// Loads `cities` (read from `manifests`) and serves them until Ctrl-C or SIGTERM.
-    pub fn serve(&self, checked: Checked, manifests: Manifests, cities: &[CitySpec]) -> anyhow::Result<()> {
+    /// Loads the manifests (`parsed` already, when given), their plugin crates found by `cargo`,
+    /// and serves their cities until Ctrl-C or SIGTERM.
+    pub fn serve(&self, checked: Checked, cargo: Arc<Cargo>, parsed: Option<Vec<Parsed>>) -> anyhow::Result<()> {
         let Checked { defaults, state: state_url, kv, admin_token } = checked;
         let data_dir = DataDir::open(&self.data_dir)?;
+        let registry = self.registry.registry(None, Some(&data_dir.registry_cache()));
+        let manifests = Manifests::new(self.manifests.clone(), Some(cargo), Some(Arc::new(registry)));
         let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         threads.block_on(async {
+            let cities = match parsed {
+                Some(parsed) => manifests.resolve(&parsed).await?,
+                None => manifests.load().await?,
+            };
+            let cities = &cities;
             let (backend, versions): (SharedBackend, _) = match &state_url {
                 StateUrl::Sqlite => (Arc::new(SqliteBackend::open(&data_dir.state_db())?), None),
                 StateUrl::Postgres(url) => {

@@ -1,7 +1,6 @@
 use super::cargo::{self, Cargo};
 use super::run::RunCommand;
-use crate::manifest::{self, Source, Sources};
-use crate::runtime::watch::Manifests;
+use crate::manifest::{self, Source};
 use std::sync::Arc;
 
 /// Build the plugin crates the manifests name, then serve the cities.
@@ -23,7 +22,6 @@ impl UpCommand {
             }
         }
         cargo::build(crates.iter().map(|c| &**c))?;
-        let cities = manifest::resolve(&parsed, &mut Sources::new(cargo.clone()))?;
-        self.run.serve(checked, Manifests::new(self.run.manifests.clone(), Some(cargo)), &cities)
+        self.run.serve(checked, cargo, Some(parsed))
     }
 }

@@ -14,6 +14,7 @@
 mod diagnostic;
 mod discover;
 mod id;
+mod reference;
 mod schema;
 mod source;
 
@@ -21,6 +22,7 @@ pub use diagnostic::Diagnostics;
 pub(crate) use diagnostic::{Diagnostic, Location, SourceFile};
 pub use discover::discover;
 pub(crate) use id::{BucketName, CityId, ComponentName, Contract, HostName, Origin, RoutePath};
+pub(crate) use reference::OciReference;
 pub(crate) use source::Source;
 pub use source::{Digest, Fetch, Sources, WasmFile};
 
@@ -117,9 +119,18 @@ impl Parsed {
         elements.iter().filter_map(|element| element.get_ref().0.as_ref().ok().map(|value| (value, self.at(element))))
     }
 
-    /// The `source` of every component, resolved against the manifest's directory.
+    /// The `source` of every component, resolved against the manifest's directory (those that
+    /// do not resolve were reported when it was parsed).
     pub(crate) fn sources(&self) -> impl Iterator<Item = Source> + '_ {
-        self.manifest.components.values().map(|c| Source::resolve(&self.file.path, c.source.get_ref()))
+        self.manifest.components.values().filter_map(|c| Source::resolve(&self.file.path, c.source.get_ref()).ok())
+    }
+
+    /// The registry references among the sources, for the caller to fetch before [`resolve`].
+    pub fn registry_sources(&self) -> impl Iterator<Item = OciReference> + '_ {
+        self.sources().filter_map(|source| match source {
+            Source::Registry(reference) => Some(reference),
+            _ => None,
+        })
     }
 }
 
@@ -244,6 +255,9 @@ fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
     check_elements(parsed, &m.city.hosts, diagnostics);
     check_unique(parsed.valid(&m.city.hosts), "host", diagnostics);
     for component in m.components.values() {
+        if let Err(message) = Source::resolve(&parsed.file.path, component.source.get_ref()) {
+            diagnostics.push(Diagnostic::at(parsed.at(&component.source), message));
+        }
         if let Some(zero) = component.limits.max_concurrency.as_ref().filter(|n| *n.get_ref() == 0) {
             diagnostics.push(Diagnostic::at(parsed.at(zero), "`max_concurrency` must be at least 1"));
         }
@@ -437,7 +451,8 @@ fn resolve_component(
     sources: &mut Sources,
 ) -> Result<Arc<WasmFile>, Diagnostic> {
     let at = parsed.at(&component.source);
-    let source = Source::resolve(&parsed.file.path, component.source.get_ref());
+    let source =
+        Source::resolve(&parsed.file.path, component.source.get_ref()).map_err(|e| Diagnostic::at(at.clone(), e))?;
     let wasm = sources.wasm(&source).map_err(|e| Diagnostic::at(at, format!("{e:#}")))?;
     if let Some(pin) = &component.sha256 {
         let expected = pin.get_ref();

@@ -1,5 +1,6 @@
 //! Where a component's bytes come from: a `.wasm` file, or the build artifact of a plugin crate.
 
+use super::reference::{OciReference, SCHEME};
 use anyhow::Context as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
@@ -73,13 +74,24 @@ pub(crate) enum Source {
     File(PathBuf),
     /// A directory with a `Cargo.toml`: a plugin crate, built by `civic up`.
     Crate(PathBuf),
+    /// A component in an OCI registry.
+    Registry(OciReference),
 }
 
 impl Source {
     /// Classifies `source` as written in the manifest at `manifest`.
-    pub fn resolve(manifest: &Path, source: &str) -> Self {
+    pub fn resolve(manifest: &Path, source: &str) -> Result<Self, String> {
+        if source.starts_with(SCHEME) {
+            return OciReference::try_from(source).map(Self::Registry);
+        }
+        if let Some((scheme, _)) = source.split_once("://") {
+            return Err(format!(
+                "unknown source scheme `{scheme}://` in `{source}`: a source is a `.wasm` file or a plugin \
+                 crate (a path), or a registry reference `oci://HOST[:PORT]/REPOSITORY:TAG`"
+            ));
+        }
         let path = manifest.parent().unwrap_or(Path::new(".")).join(source);
-        if path.is_dir() { Self::Crate(path) } else { Self::File(path) }
+        Ok(if path.is_dir() { Self::Crate(path) } else { Self::File(path) })
     }
 }
 
@@ -90,22 +102,38 @@ pub trait Fetch: Send + Sync {
     fn crate_artifact(&self, dir: &Path) -> anyhow::Result<PathBuf>;
 }
 
-/// Reads each file once per load, however many cities use it.
+/// Reads each file once per load, however many cities use it; registry sources are fetched by
+/// the caller beforehand ([`Sources::fetched`]), so that reading manifests does no network I/O.
 #[derive(Default)]
 pub struct Sources {
     fetch: Option<Arc<dyn Fetch>>,
     files: HashMap<PathBuf, Arc<WasmFile>>,
+    registry: HashMap<OciReference, Result<Arc<WasmFile>, String>>,
 }
 
 impl Sources {
     /// Sources that `fetch` finds when they are not plain files.
     pub fn new(fetch: Arc<dyn Fetch>) -> Self {
-        Self { fetch: Some(fetch), files: HashMap::new() }
+        Self { fetch: Some(fetch), files: HashMap::new(), registry: HashMap::new() }
+    }
+
+    /// What fetching `reference` from its registry gave: the component, or why not.
+    pub fn fetched(&mut self, reference: OciReference, outcome: Result<WasmFile, String>) {
+        self.registry.insert(reference, outcome.map(Arc::new));
     }
 
     /// The component for `source`: the file itself, or the crate's build artifact.
     pub(crate) fn wasm(&mut self, source: &Source) -> anyhow::Result<Arc<WasmFile>> {
         let path = match source {
+            Source::Registry(reference) => {
+                return match self.registry.get(reference) {
+                    Some(Ok(wasm)) => Ok(wasm.clone()),
+                    Some(Err(why)) => Err(anyhow::anyhow!("{why}")),
+                    None => {
+                        Err(anyhow::anyhow!("`{reference}` is a registry source, and this command reads no registry"))
+                    }
+                };
+            }
             Source::File(path) => path.clone(),
             Source::Crate(dir) => {
                 let fetch = self.fetch.as_ref().with_context(|| {

@@ -8,7 +8,8 @@
 //! which swaps a `..data` symlink to a new directory (a watch on the old file itself sees nothing).
 
 use super::{Reloaded, Runtime};
-use crate::manifest::{self, CitySpec, Diagnostics, Fetch, Sources};
+use crate::manifest::{self, CitySpec, Diagnostics, Fetch, Parsed, Sources};
+use crate::registry::Registry;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,24 +23,34 @@ const POLL: Duration = Duration::from_millis(500);
 pub struct Manifests {
     args: Vec<PathBuf>,
     fetch: Option<Arc<dyn Fetch>>,
+    registry: Option<Arc<Registry>>,
 }
 
 /// What the watch compares: each manifest's path and, if it can be read, its identity.
 type Stamps = Option<Vec<(PathBuf, Option<(u64, i64, i64, u64)>)>>;
 
 impl Manifests {
-    pub fn new(args: Vec<PathBuf>, fetch: Option<Arc<dyn Fetch>>) -> Self {
-        Self { args, fetch }
-    }
-
-    /// A fresh reader of their sources, which reads each file once.
-    pub fn sources(&self) -> Sources {
-        self.fetch.clone().map(Sources::new).unwrap_or_default()
+    pub fn new(args: Vec<PathBuf>, fetch: Option<Arc<dyn Fetch>>, registry: Option<Arc<Registry>>) -> Self {
+        Self { args, fetch, registry }
     }
 
     /// Reads, checks and resolves them.
-    pub fn load(&self) -> Result<Vec<CitySpec>, Diagnostics> {
-        manifest::load(&self.args, &mut self.sources())
+    pub async fn load(&self) -> Result<Vec<CitySpec>, Diagnostics> {
+        self.resolve(&manifest::parse(&self.args)?).await
+    }
+
+    /// Resolves `parsed`, read from them: their registry sources are fetched first.
+    pub async fn resolve(&self, parsed: &[Parsed]) -> Result<Vec<CitySpec>, Diagnostics> {
+        let mut sources = self.fetch.clone().map(Sources::new).unwrap_or_default();
+        if let Some(registry) = &self.registry {
+            let mut references: Vec<_> = parsed.iter().flat_map(Parsed::registry_sources).collect();
+            references.dedup();
+            for reference in references {
+                let fetched = registry.fetch(&reference).await.map_err(|e| e.to_string());
+                sources.fetched(reference, fetched);
+            }
+        }
+        manifest::resolve(parsed, &mut sources)
     }
 
     fn stamps(&self) -> Stamps {
@@ -60,9 +71,23 @@ impl Manifests {
     }
 }
 
-/// Reads the manifests again and applies them; logs the outcome. Blocks while it compiles.
-pub fn reload(runtime: &Runtime, manifests: &Manifests) -> Result<Reloaded, Diagnostics> {
-    let outcome = manifests.load().and_then(|cities| runtime.reload(&cities));
+/// Reads the manifests again and applies them (in a cluster, records their sources); logs the
+/// outcome.
+pub async fn reload(runtime: &Arc<Runtime>, manifests: &Manifests) -> Result<Reloaded, Diagnostics> {
+    let outcome = match manifests.load().await {
+        Ok(cities) => {
+            // Compiling takes a while and all of a core: keep it off the threads that serve requests.
+            let compiler = runtime.clone();
+            let applied = tokio::task::spawn_blocking(move || compiler.reload(&cities)).await;
+            applied.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        }
+        Err(diagnostics) => Err(diagnostics),
+    };
+    if outcome.is_ok()
+        && let Err(e) = runtime.adopt_manifests().await
+    {
+        tracing::error!("the cluster could not record the manifests' sources: {e:#}");
+    }
     match &outcome {
         Ok(reloaded) => tracing::info!("reloaded the manifests: {reloaded}"),
         Err(diagnostics) => {
@@ -83,7 +108,6 @@ pub async fn watch(runtime: Arc<Runtime>, manifests: Arc<Manifests>) {
             continue;
         }
         seen = now;
-        let (runtime, manifests) = (runtime.clone(), manifests.clone());
-        let _ = tokio::task::spawn_blocking(move || reload(&runtime, &manifests)).await;
+        let _ = reload(&runtime, &manifests).await;
     }
 }

@@ -11,10 +11,23 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+pub mod browser;
 pub mod postgres;
 pub mod registry;
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
+
+/// The server of a test binary kept in `slot`: the one running, or a new one from `start`. It
+/// stops when the last test holding it ends (its `Drop`), so the binary leaves nothing behind.
+pub fn shared<T>(slot: &'static Mutex<std::sync::Weak<T>>, start: impl FnOnce() -> T) -> Arc<T> {
+    let mut shared = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(running) = shared.upgrade() {
+        return running;
+    }
+    let started = Arc::new(start());
+    *shared = Arc::downgrade(&started);
+    started
+}
 
 /// How long a host may take to compile its components and start listening.
 pub const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -210,6 +223,20 @@ impl Civic {
         civic
     }
 
+    /// Both example cities (`examples/bremerhaven.toml`, `examples/santander.toml`) as `civic run`
+    /// serves them with `extra` options and environment; cargo finds their plugin crates built
+    /// by tests/build.rs.
+    pub fn examples(data: &Path, extra: &[&std::ffi::OsStr], env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository");
+        let manifests = [repo.join("examples/bremerhaven.toml"), repo.join("examples/santander.toml")];
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.as_os_str()];
+        args.extend(extra);
+        args.extend(manifests.iter().map(|m| m.as_os_str()));
+        let mut env = env.to_vec();
+        env.push(("CARGO_TARGET_DIR", WASM_TARGET_DIR.as_ref()));
+        Self::start("run", &args, &env)
+    }
+
     /// Stops (SIGSTOP) or resumes (SIGCONT) the process, as a host that hangs would.
     pub fn signal(&self, signal: &str) {
         let sent = Command::new("kill").args([signal, &self.child.id().to_string()]).status();
@@ -350,10 +377,33 @@ impl Drop for Civic {
 
 /// An HTTP client for tests: no proxy, short timeouts.
 pub fn client() -> reqwest::Client {
+    client_builder().build().expect("cannot build an HTTP client")
+}
+
+/// [`client`] that answers a redirect instead of following it.
+pub fn client_not_following() -> reqwest::Client {
+    client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("cannot build an HTTP client")
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
     // In a workspace build reqwest has the host's TLS features, rustls without a chosen crypto
     // provider: choose the host's, ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().expect("cannot build an HTTP client")
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30))
+}
+
+/// Signs in to the console at `admin` (`http://ADDR`) with `token`, as its form does; the session
+/// cookie (`civic_session=…`) for later requests.
+pub async fn console_session(admin: &str, token: &str) -> String {
+    let signed = client_not_following()
+        .post(format!("{admin}/sign-in"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("a sign-in");
+    assert_eq!(signed.status().as_u16(), 303, "the console refused the token");
+    let cookie = signed.headers().get("set-cookie").expect("a session cookie").to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
 }
 
 /// `GET url` with an optional `Host` header; returns status and body.

@@ -28,13 +28,7 @@ impl Postgres {
     /// last test holding it ends.
     pub fn shared() -> Arc<Self> {
         static SHARED: Mutex<Weak<Postgres>> = Mutex::new(Weak::new());
-        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(running) = shared.upgrade() {
-            return running;
-        }
-        let started = Arc::new(Self::start());
-        *shared = Arc::downgrade(&started);
-        started
+        crate::shared(&SHARED, Self::start)
     }
 
     fn start() -> Self {

@@ -25,13 +25,7 @@ impl Registry {
     /// when the last test holding it ends.
     pub fn shared() -> Arc<Self> {
         static SHARED: Mutex<Weak<Registry>> = Mutex::new(Weak::new());
-        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(running) = shared.upgrade() {
-            return running;
-        }
-        let started = Arc::new(Self::start(None));
-        *shared = Arc::downgrade(&started);
-        started
+        crate::shared(&SHARED, || Self::start(None))
     }
 
     /// A registry of its own, anonymous or behind basic authentication with `auth`.

@@ -188,8 +188,11 @@ fn cities_and_hosts_are_unique_across_manifests() {
 #[test]
 fn run_refuses_an_invalid_manifest_and_serves_nothing() {
     let tests_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = tempfile::tempdir().unwrap();
     let output = Command::new(civic_tests::civic_bin())
-        .args(["run", "--listen", "127.0.0.1:0", "ui/unknown-component.toml"])
+        .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .arg("ui/unknown-component.toml")
         .current_dir(tests_dir)
         .output()
         .unwrap();

@@ -5,7 +5,7 @@
 //! whether they agree, and forget a host that stopped.
 
 use civic_tests::postgres::Postgres;
-use civic_tests::{City, Civic, HELLO_CITY, KEYVALUE, PLAIN_PROXY, Workspace, civic, client, get};
+use civic_tests::{City, Civic, HELLO_CITY, KEYVALUE, PLAIN_PROXY, Workspace, civic, client, console_session, get};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -262,6 +262,14 @@ async fn the_cluster_view_shows_the_hosts_and_whether_they_agree_and_forgets_a_s
     assert!(status_text.contains("the hosts DISAGREE on 1 components"), "{status_text}");
     assert!(status_text.contains("lecce/hello: the cluster wants version 2"), "{status_text}");
     assert!(status_text.contains("serves 1"), "{status_text}");
+    // The console's cluster page tells people the same.
+    let admin = format!("http://{}", hosts.hosts[0].admin_addr().await);
+    let session = console_session(&admin, TOKEN).await;
+    let page = client().get(format!("{admin}/cluster")).header("cookie", session).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains("The hosts do not all serve the versions the cluster wants."), "{page}");
+    assert_eq!(page.matches("<tr data-host=").count(), 3, "{page}");
+    assert!(page.contains("<tr class=\"disagree\">") && page.contains("(this host)"), "{page}");
     hosts.hosts[2].signal("-CONT");
     hosts.hosts[2].wait_for_log_after(marks[2], &["serving the cluster's version", &needle], SPREAD * 5).await;
 

@@ -269,13 +269,8 @@ async fn survives_kill_9(extra: &[&str]) {
 
 #[tokio::test]
 async fn both_example_cities_run_the_same_file_with_their_own_rules() {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let manifests = [repo.join("examples/bremerhaven.toml"), repo.join("examples/santander.toml")];
-    let mut args = vec!["--data-dir".as_ref(), data.path().as_os_str()];
-    args.extend(manifests.iter().map(|m| m.as_os_str()));
-    // The plugins were built by tests/build.rs into this target dir; point cargo at it.
-    let civic = Civic::start("run", &args, &[("CARGO_TARGET_DIR", civic_tests::WASM_TARGET_DIR.as_ref())]);
+    let civic = Civic::examples(data.path(), &[], &[]);
     let facilities = |host: &'static str| {
         let url = civic.url("/kita/facilities");
         async move {

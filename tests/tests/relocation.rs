@@ -2,20 +2,16 @@
 //! registers the family, applies for kindergarten places, assesses local taxes and issues
 //! residence certificates, each through the component the city links the contract to.
 
-use civic_tests::{Civic, WASM_TARGET_DIR, born_years_ago, client, today};
+use civic_tests::{Civic, born_years_ago, client, today};
 use serde_json::{Value, json};
 use std::path::Path;
 
 const TOKEN: &str = "relocation-admin-token";
 
-/// Both example cities, as `civic run` serves them, with the admin API on.
+/// Both example cities, with the admin API on.
 fn example_cities(data: &Path) -> Civic {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let (bremerhaven, santander) = (repo.join("examples/bremerhaven.toml"), repo.join("examples/santander.toml"));
-    let args = ["--data-dir".as_ref(), data.as_os_str(), "--admin".as_ref(), "127.0.0.1:0".as_ref()];
-    let args: Vec<_> = args.into_iter().chain([bremerhaven.as_os_str(), santander.as_os_str()]).collect();
-    // The plugins were built by tests/build.rs into this target dir; point cargo at it.
-    Civic::start("run", &args, &[("CARGO_TARGET_DIR", WASM_TARGET_DIR.as_ref()), ("CIVIC_ADMIN_TOKEN", TOKEN.as_ref())])
+    let admin = ["--admin".as_ref(), "127.0.0.1:0".as_ref()];
+    Civic::examples(data, &admin, &[("CIVIC_ADMIN_TOKEN", TOKEN.as_ref())])
 }
 
 /// A household of an adult and a child of two, with a dog, moving into `postal_code` today.

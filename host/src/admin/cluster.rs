@@ -1,33 +1,78 @@
-//! `GET /v1/cluster`: every host of the cluster, when each was last seen, and per city and
-//! component the version the cluster wants and the one each host serves — whether they agree, and
-//! since when not.
+//! The cluster as operators read it (`GET /v1/cluster` and the console's cluster page): every
+//! host, when each was last seen, and per city and component the version the cluster wants and
+//! the one each host serves — whether they agree, and since when not. And a component's history
+//! of versions.
 
+use super::components::version_view;
 use crate::runtime::Runtime;
 use crate::state::StoreError;
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::time::SystemTime;
 
-pub async fn view(runtime: &Runtime) -> Result<Value, StoreError> {
+#[derive(Serialize)]
+pub struct ClusterView {
+    pub clustered: bool,
+    /// This host's id in the cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub agree: bool,
+    pub hosts: Vec<HostView>,
+    pub components: Vec<Agreement>,
+}
+
+#[derive(Serialize)]
+pub struct HostView {
+    pub id: String,
+    pub address: String,
+    pub admin: Option<String>,
+    pub started: String,
+    pub last_seen: String,
+    pub seen_seconds_ago: f64,
+}
+
+/// One component: the version the cluster wants, and what each host serves.
+#[derive(Serialize)]
+pub struct Agreement {
+    pub city: String,
+    pub component: String,
+    pub version: u64,
+    pub sha256: String,
+    pub since: String,
+    pub by: String,
+    pub agree: bool,
+    pub disagreeing_seconds: Option<f64>,
+    pub hosts: Vec<Serving>,
+}
+
+#[derive(Serialize)]
+pub struct Serving {
+    pub host: String,
+    pub version: u64,
+    pub sha256: String,
+    pub since: String,
+    /// Why the host does not serve the version the cluster wants, when it refused it.
+    pub refused: Option<String>,
+}
+
+pub async fn view(runtime: &Runtime) -> Result<ClusterView, StoreError> {
     let Some(cluster) = runtime.cluster() else {
-        return Ok(json!({ "clustered": false, "agree": true, "hosts": [], "components": [] }));
+        return Ok(ClusterView { clustered: false, host: None, agree: true, hosts: vec![], components: vec![] });
     };
     let rows = cluster.rows().await?;
     let seconds = |earlier: SystemTime| rows.now.duration_since(earlier).unwrap_or_default().as_secs_f64();
-    let hosts: Vec<Value> = rows
+    let hosts = rows
         .hosts
         .iter()
-        .map(|host| {
-            json!({
-                "id": host.id,
-                "address": host.address,
-                "admin": host.admin,
-                "started": rfc3339(host.started_at),
-                "last_seen": rfc3339(host.seen_at),
-                "seen_seconds_ago": seconds(host.seen_at),
-            })
+        .map(|host| HostView {
+            id: host.id.clone(),
+            address: host.address.clone(),
+            admin: host.admin.clone(),
+            started: rfc3339(host.started_at),
+            last_seen: rfc3339(host.seen_at),
+            seen_seconds_ago: seconds(host.seen_at),
         })
         .collect();
-    let components: Vec<Value> = rows
+    let components: Vec<Agreement> = rows
         .desired
         .iter()
         .map(|desired| {
@@ -36,76 +81,93 @@ pub async fn view(runtime: &Runtime) -> Result<Value, StoreError> {
             let agree = rows.hosts.iter().all(|host| {
                 served.iter().any(|s| s.host == host.id && s.number == desired.number && s.refused.is_none())
             });
-            let hosts: Vec<Value> = served
-                .iter()
-                .map(|s| {
-                    json!({
-                        "host": s.host,
-                        "version": s.number,
-                        "sha256": s.sha256,
-                        "since": rfc3339(s.since),
-                        "refused": s.refused,
+            Agreement {
+                city: desired.city.clone(),
+                component: desired.component.clone(),
+                version: desired.number,
+                sha256: desired.sha256.clone(),
+                since: rfc3339(desired.changed_at),
+                by: desired.changed_by.clone(),
+                agree,
+                disagreeing_seconds: (!agree).then(|| seconds(desired.changed_at)),
+                hosts: served
+                    .iter()
+                    .map(|s| Serving {
+                        host: s.host.clone(),
+                        version: s.number,
+                        sha256: s.sha256.clone(),
+                        since: rfc3339(s.since),
+                        refused: s.refused.clone(),
                     })
-                })
-                .collect();
-            json!({
-                "city": desired.city,
-                "component": desired.component,
-                "version": desired.number,
-                "sha256": desired.sha256,
-                "since": rfc3339(desired.changed_at),
-                "by": desired.changed_by,
-                "agree": agree,
-                "disagreeing_seconds": (!agree).then(|| seconds(desired.changed_at)),
-                "hosts": hosts,
-            })
+                    .collect(),
+            }
         })
         .collect();
-    let agree = components.iter().all(|c| c["agree"] == true);
-    Ok(json!({ "clustered": true, "host": cluster.id(), "agree": agree, "hosts": hosts, "components": components }))
+    let agree = components.iter().all(|c| c.agree);
+    Ok(ClusterView { clustered: true, host: Some(cluster.id().to_owned()), agree, hosts, components })
 }
 
 pub fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-/// `GET /v1/cities/{city}/components/{name}/versions`: the versions a component has had, newest
-/// first, with who recorded each and when (in a cluster, from its store; on one host, the
-/// current and the previous one). `None` for an unknown component.
-pub async fn versions(runtime: &Runtime, city: &str, name: &str) -> Result<Option<Value>, StoreError> {
+/// One version in a component's history.
+#[derive(Serialize)]
+pub struct HistoryEntry {
+    pub version: u64,
+    pub sha256: String,
+    /// Where it came from: the manifest's source, `upload`, or a registry reference.
+    pub origin: String,
+    pub created: String,
+    /// The host that recorded it (in a cluster).
+    pub by: Option<String>,
+    pub serving: bool,
+}
+
+#[derive(Serialize)]
+pub struct History {
+    pub city: String,
+    pub component: String,
+    /// Newest first.
+    pub versions: Vec<HistoryEntry>,
+}
+
+/// The versions a component has had, newest first, with who recorded each and when (in a
+/// cluster, from its store; on one host, the current and the previous one). `None` for an
+/// unknown component.
+pub async fn versions(runtime: &Runtime, city: &str, name: &str) -> Result<Option<History>, StoreError> {
     let Some(slot) = runtime.slot(city, name) else { return Ok(None) };
     let serving = slot.current().number;
-    let Some(cluster) = runtime.cluster() else {
-        let local = [Some(slot.current()), slot.previous()];
-        let versions: Vec<Value> = local
+    let versions = match runtime.cluster() {
+        None => [Some(slot.current()), slot.previous()]
             .into_iter()
             .flatten()
-            .map(|v| {
-                json!({
-                    "version": v.number,
-                    "sha256": v.prepared.digest.to_string(),
-                    "origin": v.prepared.source.display().to_string(),
-                    "created": rfc3339(v.since),
-                    "by": null,
-                    "serving": v.number == serving,
-                })
+            .map(|version| {
+                let view = version_view(&version);
+                HistoryEntry {
+                    version: view.version,
+                    sha256: view.sha256,
+                    origin: view.source,
+                    created: view.loaded_at,
+                    by: None,
+                    serving: view.version == serving,
+                }
             })
-            .collect();
-        return Ok(Some(json!({ "city": city, "component": name, "versions": versions })));
+            .collect(),
+        Some(cluster) => cluster
+            .store()
+            .history(city, name)
+            .await?
+            .into_iter()
+            .map(|v| HistoryEntry {
+                version: v.number,
+                sha256: v.sha256,
+                origin: v.origin,
+                created: rfc3339(v.created_at),
+                by: Some(v.created_by),
+                serving: v.number == serving,
+            })
+            .collect(),
     };
-    let history = cluster.store().history(city, name).await?;
-    let versions: Vec<Value> = history
-        .iter()
-        .map(|v| {
-            json!({
-                "version": v.number,
-                "sha256": v.sha256,
-                "origin": v.origin,
-                "created": rfc3339(v.created_at),
-                "by": v.created_by,
-                "serving": v.number == serving,
-            })
-        })
-        .collect();
-    Ok(Some(json!({ "city": city, "component": name, "versions": versions })))
+    Ok(Some(History { city: city.to_owned(), component: name.to_owned(), versions }))
 }

@@ -1,5 +1,5 @@
 use super::options::RegistryArgs;
-use crate::registry::{DESCRIPTION, Entry, LICENSES, TITLE, VENDOR, VERSION};
+use crate::registry::{CatalogScope, DESCRIPTION, Entry, LICENSES, TITLE, VENDOR, VERSION};
 use serde_json::json;
 
 /// List the services a registry offers: every repository and tag that holds a component, with
@@ -7,7 +7,7 @@ use serde_json::json;
 #[derive(clap::Args)]
 pub struct CatalogCommand {
     /// `HOST[:PORT]`, or `HOST[:PORT]/PREFIX` for the repositories under a prefix.
-    registry: String,
+    registry: CatalogScope,
 
     /// Print JSON for machines.
     #[arg(long)]
@@ -19,18 +19,17 @@ pub struct CatalogCommand {
 
 impl CatalogCommand {
     pub fn execute(self) -> anyhow::Result<()> {
-        let text = self.registry.strip_prefix("oci://").unwrap_or(&self.registry);
-        let (host, prefix) = text.split_once('/').unwrap_or((text, ""));
-        let registry = self.options.registry(Some(host), None);
+        let scope = &self.registry;
+        let registry = self.options.registry(Some(&scope.registry), None);
         let threads = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let entries = threads.block_on(registry.catalog(host, prefix))?;
+        let entries = threads.block_on(registry.catalog(scope))?;
         if self.json {
             let entries: Vec<_> = entries.iter().map(entry_json).collect();
             println!("{}", serde_json::to_string_pretty(&json!({ "services": entries }))?);
             return Ok(());
         }
         if entries.is_empty() {
-            println!("no component in {text}");
+            println!("no component in {scope}");
         }
         for entry in &entries {
             let annotation = |key: &str| entry.annotations.get(key).map(String::as_str).unwrap_or("-");
@@ -52,6 +51,7 @@ fn entry_json(entry: &Entry) -> serde_json::Value {
     let annotation = |key: &str| entry.annotations.get(key);
     json!({
         "reference": entry.reference.to_string(),
+        "sha256": entry.sha256,
         "title": annotation(TITLE),
         "version": annotation(VERSION),
         "description": annotation(DESCRIPTION),

@@ -7,6 +7,7 @@ use crate::engine::{Engine, EngineOptions};
 use crate::http::Host as _;
 use crate::limits::{Limits, Timeout};
 use crate::manifest::Parsed;
+use crate::registry::CatalogScope;
 use crate::runtime::watch::Manifests;
 use crate::runtime::{Cluster, Runtime};
 use crate::state::postgres::{PostgresBackend, VersionStore};
@@ -51,8 +52,9 @@ pub struct RunCommand {
     #[arg(long, env = "CIVIC_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION")]
     header_timeout: Timeout,
 
-    /// Address of the admin API (swap, rollback, status, metrics); off unless given, and it
-    /// needs a token from `CIVIC_ADMIN_TOKEN` or `--admin-token-file`.
+    /// Address of the admin API (swap, rollback, status, metrics) and the console (a web page
+    /// at `/`); off unless given, and it needs a token from `CIVIC_ADMIN_TOKEN` or
+    /// `--admin-token-file`.
     #[arg(long, env = "CIVIC_ADMIN", value_name = "ADDR")]
     admin: Option<SocketAddr>,
 
@@ -72,6 +74,11 @@ pub struct RunCommand {
     /// How long a host of the cluster may miss its heartbeats before the others forget it.
     #[arg(long, env = "CIVIC_HOST_TIMEOUT", default_value = "10s", value_name = "DURATION")]
     host_timeout: Timeout,
+
+    /// A registry whose services the console's catalogue lists (`HOST[:PORT]`, or
+    /// `HOST[:PORT]/PREFIX` for the repositories under a prefix); repeat for several.
+    #[arg(long, env = "CIVIC_CATALOG", value_delimiter = ',', value_name = "REGISTRY")]
+    catalog: Vec<CatalogScope>,
 
     #[command(flatten)]
     kv: KvArgs,
@@ -117,8 +124,8 @@ impl RunCommand {
     pub fn serve(&self, checked: Checked, cargo: Arc<Cargo>, parsed: Option<Vec<Parsed>>) -> anyhow::Result<()> {
         let Checked { defaults, state: state_url, kv, admin_token } = checked;
         let data_dir = DataDir::open(&self.data_dir)?;
-        let registry = self.registry.registry(None, Some(&data_dir.registry_cache()));
-        let manifests = Manifests::new(self.manifests.clone(), Some(cargo), Some(Arc::new(registry)));
+        let registry = Arc::new(self.registry.registry(None, Some(&data_dir.registry_cache())));
+        let manifests = Manifests::new(self.manifests.clone(), Some(cargo), Some(registry.clone()));
         let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         threads.block_on(async {
             let cities = match parsed {
@@ -153,7 +160,13 @@ impl RunCommand {
             let manifests = Arc::new(manifests);
             if let Some((admin, token)) = admin {
                 eprintln!("admin on http://{}", admin.local_addr()?);
-                let api = Admin { runtime: runtime.clone(), token, manifests: manifests.clone() };
+                let api = Admin {
+                    runtime: runtime.clone(),
+                    token,
+                    manifests: manifests.clone(),
+                    registry,
+                    catalog: self.catalog.clone(),
+                };
                 tokio::spawn(crate::admin::serve(admin, api));
             }
             if self.watch {

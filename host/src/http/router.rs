@@ -39,6 +39,11 @@ impl City {
         Self { id, name, hosts, slots: Arc::new(slots), routes }
     }
 
+    /// The path prefixes routed to component `name`.
+    pub fn routes_to<'a>(&'a self, name: &'a ComponentName) -> impl Iterator<Item = &'a RoutePath> + 'a {
+        self.routes.iter().filter(move |(_, slot)| slot.name() == name).map(|(path, _)| path)
+    }
+
     /// The matching route's prefix and the slot serving `path`, if any route matches.
     pub fn route(&self, path: &str) -> Option<(&RoutePath, &Arc<Slot>)> {
         self.routes.iter().find(|(prefix, _)| prefix.matches(path)).map(|(prefix, slot)| (prefix, slot))

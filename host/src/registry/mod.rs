@@ -10,7 +10,7 @@ mod artifact;
 mod auth;
 mod cache;
 
-pub(crate) use artifact::{DESCRIPTION, LICENSES, TITLE, VENDOR, VERSION};
+pub(crate) use artifact::{DESCRIPTION, LICENSES, SOURCE, TITLE, VENDOR, VERSION};
 pub use auth::Credentials;
 
 use crate::manifest::{OciReference, WasmFile};
@@ -52,10 +52,42 @@ pub enum RegistryError {
     Other(Box<OciReference>, String),
 }
 
+/// What a catalogue lists: a registry's repositories, or those under a prefix
+/// (`HOST[:PORT][/PREFIX]`, with or without `oci://`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogScope {
+    pub registry: String,
+    pub prefix: String,
+}
+
+impl std::str::FromStr for CatalogScope {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.strip_prefix("oci://").unwrap_or(text).trim_end_matches('/');
+        let (registry, prefix) = text.split_once('/').unwrap_or((text, ""));
+        if registry.is_empty() || registry.contains(['@', ' ']) {
+            return Err(format!("`{text}` is not a registry: expected `HOST[:PORT]` or `HOST[:PORT]/PREFIX`"));
+        }
+        Ok(Self { registry: registry.to_ascii_lowercase(), prefix: prefix.to_owned() })
+    }
+}
+
+impl std::fmt::Display for CatalogScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.prefix.as_str() {
+            "" => f.write_str(&self.registry),
+            prefix => write!(f, "{}/{prefix}", self.registry),
+        }
+    }
+}
+
 /// One service of a catalogue: a tag of a repository, with what its artifact says of it.
 pub struct Entry {
     /// Pinned to its manifest's digest.
     pub reference: OciReference,
+    /// The sha256 of its component (its layer), as the host names a version.
+    pub sha256: String,
     /// `org.opencontainers.image.*` annotations.
     pub annotations: BTreeMap<String, String>,
     pub exports: Vec<String>,
@@ -138,7 +170,8 @@ impl Registry {
 
     /// Every tag of every repository of `registry` whose name starts with `prefix`, with the
     /// metadata and interfaces its manifest and config give (no component is downloaded).
-    pub async fn catalog(&self, registry: &str, prefix: &str) -> Result<Vec<Entry>, RegistryError> {
+    pub async fn catalog(&self, scope: &CatalogScope) -> Result<Vec<Entry>, RegistryError> {
+        let (registry, prefix) = (scope.registry.as_str(), scope.prefix.as_str());
         let any = OciReference {
             registry: registry.to_owned(),
             repository: "catalog".into(),
@@ -169,13 +202,13 @@ impl Registry {
                 let pinned = tagged.pinned(&digest);
                 let manifest = self.manifest(&pinned).await?;
                 // Not every artifact of a registry is a component: the catalogue lists the ones that are.
-                if wasm_layer(&pinned, &manifest).is_err() {
-                    continue;
-                }
+                let Ok(layer) = wasm_layer(&pinned, &manifest) else { continue };
+                let sha256 = layer.digest.strip_prefix("sha256:").unwrap_or(&layer.digest).to_owned();
                 let config = self.blob(&pinned, &manifest.config.digest).await?;
                 let interfaces = serde_json::from_slice::<Config>(&config).map(|c| c.component).unwrap_or_default();
                 entries.push(Entry {
                     reference: pinned,
+                    sha256,
                     annotations: manifest.annotations.clone().unwrap_or_default(),
                     exports: interfaces.exports,
                     imports: interfaces.imports,

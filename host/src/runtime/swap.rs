@@ -16,7 +16,6 @@ use crate::manifest::{RoutePath, WasmFile};
 use crate::sandbox::{PrepareError, Prepared, Slot, Version};
 use crate::state::StoreError;
 use ::http::StatusCode;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Why a swap or rollback did not happen; nothing changed.
@@ -71,12 +70,12 @@ pub enum HealthError {
 }
 
 impl Runtime {
-    /// Puts `bytes` live as component `name` of `city`, once they pass every check. In a cluster,
-    /// the version is recorded first (every host then serves it), and numbered by the cluster.
-    pub async fn swap(self: &Arc<Self>, city: &str, name: &str, bytes: Vec<u8>) -> Result<Arc<Version>, SwapError> {
+    /// Puts `wasm` live as component `name` of `city`, once it passes every check; its path says
+    /// where it came from (`upload`, a registry reference). In a cluster, the version is recorded
+    /// first (every host then serves it), and numbered by the cluster.
+    pub async fn swap(self: &Arc<Self>, city: &str, name: &str, wasm: WasmFile) -> Result<Arc<Version>, SwapError> {
         let _no_other_change = self.changes.lock().await;
         let slot = self.find(city, name)?;
-        let wasm = WasmFile::from_bytes(PathBuf::from(format!("upload for {city}/{name}")), bytes);
         let outcome = self.check(&slot, wasm.clone()).await;
         slot.stats().record_swap(outcome.is_ok());
         let prepared =
@@ -84,8 +83,8 @@ impl Runtime {
         let version = match &self.cluster {
             None => slot.deploy(prepared),
             Some(cluster) => {
-                let (sha256, host) = (wasm.digest.to_string(), cluster.id());
-                let recorded = cluster.store().record(city, name, &sha256, &wasm.bytes, host).await;
+                let (sha256, origin, host) = (wasm.digest.to_string(), wasm.path.display().to_string(), cluster.id());
+                let recorded = cluster.store().record(city, name, &sha256, &wasm.bytes, &origin, host).await;
                 let desired = recorded.map_err(SwapError::Store)?;
                 slot.deploy_as(prepared, desired.number)
             }

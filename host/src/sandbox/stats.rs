@@ -20,6 +20,9 @@ pub struct SlotStats {
     /// Calls of its exports by other components, and those that did not return.
     linked_calls: AtomicU64,
     linked_call_failures: AtomicU64,
+    /// Requests and linked calls that failed in a row, up to the latest: what tells a component
+    /// failing now from one that failed once long ago.
+    failing: AtomicU64,
 }
 
 impl SlotStats {
@@ -29,6 +32,7 @@ impl SlotStats {
         if status >= 500 {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
+        self.record_outcome(status < 500);
         let seconds = duration.as_secs_f64();
         let bucket = BUCKETS.iter().position(|bound| seconds <= *bound).unwrap_or(BUCKETS.len());
         self.latency[bucket].fetch_add(1, Ordering::Relaxed);
@@ -48,6 +52,15 @@ impl SlotStats {
         if !returned {
             self.linked_call_failures.fetch_add(1, Ordering::Relaxed);
         }
+        self.record_outcome(returned);
+    }
+
+    fn record_outcome(&self, ok: bool) {
+        if ok {
+            self.failing.store(0, Ordering::Relaxed);
+        } else {
+            self.failing.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -62,6 +75,8 @@ pub struct Snapshot {
     pub rejected_swaps: u64,
     pub linked_calls: u64,
     pub linked_call_failures: u64,
+    /// How many of the latest requests and linked calls failed in a row (0: the latest did not).
+    pub failing: u64,
 }
 
 impl SlotStats {
@@ -76,7 +91,32 @@ impl SlotStats {
             rejected_swaps: load(&self.rejected_swaps),
             linked_calls: load(&self.linked_calls),
             linked_call_failures: load(&self.linked_call_failures),
+            failing: load(&self.failing),
         }
+    }
+}
+
+impl Snapshot {
+    /// The latency within which a fraction `q` of the requests were answered, interpolated inside
+    /// its bucket as Prometheus' `histogram_quantile` does; beyond the last bound, that bound.
+    /// `None` before the first request.
+    pub fn latency_quantile(&self, q: f64) -> Option<Duration> {
+        let total: u64 = self.latency.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0.0;
+        for (i, &count) in self.latency.iter().enumerate() {
+            let count = count as f64;
+            if count > 0.0 && below + count >= rank {
+                let Some(&upper) = BUCKETS.get(i) else { break };
+                let lower = if i == 0 { 0.0 } else { BUCKETS[i - 1] };
+                return Some(Duration::from_secs_f64(lower + (upper - lower) * (rank - below) / count));
+            }
+            below += count;
+        }
+        Some(Duration::from_secs_f64(BUCKETS[BUCKETS.len() - 1]))
     }
 }
 
@@ -93,5 +133,29 @@ mod tests {
         let snapshot = stats.snapshot();
         assert_eq!((snapshot.requests, snapshot.errors), (3, 1));
         assert_eq!(snapshot.latency, [1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_a_bucket() {
+        let stats = SlotStats::default();
+        assert_eq!(stats.snapshot().latency_quantile(0.5), None);
+        // 100 requests between 2.5 and 5 ms: the median halfway through that bucket.
+        (0..100).for_each(|_| stats.record(200, Duration::from_millis(4)));
+        let median = stats.snapshot().latency_quantile(0.5).unwrap();
+        assert!((median.as_secs_f64() - 0.00375).abs() < 1e-9, "{median:?}");
+        // One very slow request: the 99.9th percentile is past every bound, reported as the last.
+        stats.record(200, Duration::from_secs(60));
+        assert_eq!(stats.snapshot().latency_quantile(0.999), Some(Duration::from_secs(5)));
+        assert!(stats.snapshot().latency_quantile(0.99).unwrap() < Duration::from_millis(5));
+    }
+
+    #[test]
+    fn a_success_ends_a_run_of_failures() {
+        let stats = SlotStats::default();
+        stats.record(500, Duration::ZERO);
+        stats.record_linked_call(false);
+        assert_eq!(stats.snapshot().failing, 2);
+        stats.record(404, Duration::ZERO);
+        assert_eq!(stats.snapshot().failing, 0);
     }
 }

@@ -112,18 +112,20 @@ impl VersionStore {
         Ok(desired)
     }
 
-    /// Records `wasm` as the next version of `city`'s `component` and makes it the desired one.
+    /// Records `wasm` (from `origin`: `upload`, a registry reference) as the next version of
+    /// `city`'s `component` and makes it the desired one.
     pub async fn record(
         &self,
         city: &str,
         component: &str,
         sha256: &str,
         wasm: &[u8],
+        origin: &str,
         host: &str,
     ) -> Result<Desired, StoreError> {
         let ((), desired) = self
             .change(city, component, async |tx| {
-                let number = insert_version(tx, city, component, sha256, wasm, "upload", host).await?;
+                let number = insert_version(tx, city, component, sha256, wasm, origin, host).await?;
                 let manifest: Option<String> = tx
                     .query_opt(
                         "SELECT manifest_sha256 FROM civic_desired WHERE city = $1 AND component = $2",

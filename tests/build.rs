@@ -42,7 +42,7 @@ fn main() {
     writeln!(code, "/// The `CARGO_TARGET_DIR` the components were built in.").unwrap();
     writeln!(code, "pub const WASM_TARGET_DIR: &str = {:?};", target_dir).unwrap();
 
-    let mut rerun = BTreeSet::new();
+    let mut rerun = BTreeSet::from([root.join(".cargo/config.toml")]);
     for (workspace, macro_name) in WORKSPACES {
         let manifest = root.join(workspace).join("Cargo.toml");
         rerun.insert(manifest.clone());
@@ -75,7 +75,13 @@ fn main() {
 /// `cargo <args> --manifest-path <manifest>`, for a nested build of guests.
 fn cargo(args: &[&str], manifest: &Path) -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.args(args).arg("--manifest-path").arg(manifest);
+    // From the workspace, so the repository's `.cargo/config.toml` applies as it does to a
+    // developer building there.
+    command
+        .args(args)
+        .arg("--manifest-path")
+        .arg(manifest)
+        .current_dir(manifest.parent().expect("a manifest is in a directory"));
     // Flags meant for the host build (or for clippy, which wraps rustc) are not for the guests.
     for var in
         ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "RUSTC_WRAPPER", "CARGO_BUILD_TARGET"]

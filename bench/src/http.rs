@@ -2,7 +2,7 @@
 //! allocator on), and the same work done by a native hyper server.
 
 use crate::load::{Load, Server, measure};
-use crate::{Options, bench_city, start_civic};
+use crate::{Options, bench_city, start_civic, start_civic_binary};
 use std::time::Duration;
 
 const START: Duration = Duration::from_secs(120);
@@ -17,9 +17,16 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let manifest = bench_city(dir.path(), &hello, "/hello", HELLO_CONFIG)?;
     let shape = options.shape(CONNECTIONS);
 
-    let civic = start_civic(options, dir.path(), &[manifest])?;
+    let civic = start_civic(options, dir.path(), std::slice::from_ref(&manifest))?;
     let civic_load = measure(&format!("http://{}/hello", civic.addr), &shape)?;
     drop(civic);
+    let before = match &options.civic_before {
+        Some(binary) => {
+            let civic = start_civic_binary(binary, dir.path(), &[manifest])?;
+            Some((binary, measure(&format!("http://{}/hello", civic.addr), &shape)?))
+        }
+        None => None,
+    };
 
     let wasmtime = Server::start(
         &options.wasmtime,
@@ -52,7 +59,11 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     println!("## Hello over HTTP ({CONNECTIONS} connections, median of {} × {} s)\n", options.runs, options.seconds);
     println!("| server | requests/s | p50 | p99 | errors |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, load) in [("civic run", civic_load), ("wasmtime serve", wasmtime_load), ("native hyper", native_load)] {
+    row("civic run", &civic_load);
+    if let Some((binary, load)) = &before {
+        row(&format!("civic run, before (`{}`)", binary.display()), load);
+    }
+    for (name, load) in [("wasmtime serve", wasmtime_load), ("native hyper", native_load)] {
         row(name, &load);
     }
     println!(

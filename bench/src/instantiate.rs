@@ -2,7 +2,8 @@
 //! pooling allocator, one call of the handler, the response body read — along Civic's whole path
 //! (`Runtime::handle`: routing, sandbox set-up, epoch deadline, logging span) and along
 //! the minimal embedding wasmtime documents for `wasi:http`, on the same component; and Civic's
-//! path once more with the budgets off, for what the memory limit and the deadline cost.
+//! path once more with each lever off (pages kept resident, the small guest stack, the budgets),
+//! with the page faults each path takes per request.
 
 use crate::Options;
 use bytes::Bytes;
@@ -40,16 +41,22 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let hello = options.plugin("hello_city");
     let manifest = crate::bench_city(dir.path(), &hello, "/hello", crate::http::HELLO_CONFIG)?;
-    let civic = |budgets| in_process(&manifest, budgets);
+    let big_stack = dir.path().join("big-stack");
+    std::fs::create_dir_all(&big_stack)?;
+    let big_stack =
+        crate::bench_city(&big_stack, &crate::absolute(&options.big_stack_hello), "/hello", crate::http::HELLO_CONFIG)?;
+    let civic = |manifest, tune: fn(&mut EngineOptions)| anyhow::Ok(Path::Civic(Arc::new(in_process(manifest, tune)?)));
     let paths = [
-        ("civic (`Runtime::handle`)", Path::Civic(Arc::new(civic(true)?))),
-        ("civic, budgets off (no memory limiter, no epoch deadline)", Path::Civic(Arc::new(civic(false)?))),
-        ("wasmtime's own (`ProxyPre`, pooling)", Path::Raw(Raw::new(&std::fs::read(&hello)?)?)),
+        ("civic (`Runtime::handle`)", civic(&manifest, |_| ())?),
+        ("civic, nothing kept resident (`--keep-resident 0`)", civic(&manifest, |o| o.pool.keep_resident = 0)?),
+        ("civic, the component built with Rust's 1 MiB stack", civic(&big_stack, |_| ())?),
+        ("civic, budgets off (no memory limiter, no epoch deadline)", civic(&manifest, |o| o.budgets = false)?),
+        ("wasmtime's own (`ProxyPre`, pooling defaults)", Path::Raw(Raw::new(&std::fs::read(&hello)?)?)),
     ];
 
     let threads = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let times = threads.block_on(async {
-        let mut times: [Vec<Duration>; 3] = Default::default();
+    let measured = threads.block_on(async {
+        let mut measured: Vec<(Vec<Duration>, u64)> = paths.iter().map(|_| (Vec::new(), 0)).collect();
         // Warm every path up, then alternate chunks.
         for (_, path) in &paths {
             for _ in 0..CHUNK {
@@ -57,37 +64,62 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             }
         }
         for _ in 0..REQUESTS / CHUNK {
-            for ((_, path), times) in paths.iter().zip(&mut times) {
+            for ((_, path), (times, faults)) in paths.iter().zip(&mut measured) {
+                let faults_before = minor_faults()?;
                 for _ in 0..CHUNK {
                     let started = Instant::now();
                     path.request().await?;
                     times.push(started.elapsed());
                 }
+                *faults += minor_faults()? - faults_before;
             }
         }
-        anyhow::Ok(times)
+        anyhow::Ok(measured)
     })?;
 
-    let [on, off, raw] = times.map(Summary::of);
     println!("## One request in process: store + instantiation + call ({REQUESTS} requests each)\n");
-    println!("| path | mean | p50 | p99 |");
-    println!("| --- | ---: | ---: | ---: |");
-    for ((name, _), summary) in paths.iter().zip([&on, &off, &raw]) {
-        println!("| {name} | {:.1} µs | {:.1} µs | {:.1} µs |", summary.mean, summary.p50, summary.p99);
+    println!("| path | mean | p50 | p99 | page faults / request |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let summaries: Vec<Summary> = measured.iter().map(|(times, _)| Summary::of(times.clone())).collect();
+    for (((name, _), summary), (_, faults)) in paths.iter().zip(&summaries).zip(&measured) {
+        let per_request = *faults as f64 / REQUESTS as f64;
+        println!(
+            "| {name} | {:.1} µs | {:.1} µs | {:.1} µs | {per_request:.1} |",
+            summary.mean, summary.p50, summary.p99
+        );
     }
+    let [on, cold, big, off, raw] = &summaries[..] else { unreachable!("five paths") };
     println!("\ncivic / wasmtime = {:.2} (mean), {:.2} (p50)", on.mean / raw.mean, on.p50 / raw.p50);
+    println!(
+        "kept resident / not = {:.2} (mean); small stack / 1 MiB stack = {:.2}",
+        on.mean / cold.mean,
+        on.mean / big.mean
+    );
     println!("throughput with budgets on / off = {:.2} (goal ≥ 0.95)\n", off.mean / on.mean);
     Ok(())
 }
 
-/// Civic's runtime for `manifest`, in this process, with an in-memory store.
-pub fn in_process(manifest: &std::path::Path, budgets: bool) -> anyhow::Result<Runtime> {
+/// Page faults this process has taken that did not need I/O (`minflt` in `/proc/self/stat`).
+fn minor_faults() -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the parenthesised command name, which may hold spaces: state is the first,
+    // minflt the eighth.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let minflt = after_name.split_whitespace().nth(7).ok_or_else(|| anyhow::anyhow!("unexpected /proc/self/stat"))?;
+    Ok(minflt.parse()?)
+}
+
+/// Civic's runtime for `manifest`, in this process, with an in-memory store and the engine
+/// options `tune` leaves.
+pub fn in_process(manifest: &std::path::Path, tune: fn(&mut EngineOptions)) -> anyhow::Result<Runtime> {
     let sources = &mut civic_host::manifest::Sources::default();
     let cities = civic_host::manifest::load(&[manifest.to_path_buf()], sources).map_err(|d| anyhow::anyhow!("{d}"))?;
     let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
     let limits = Limits::default();
     let pool = PoolSize::fitting(&limits, &cities.iter().flat_map(|c| c.limits(&limits)).collect::<Vec<_>>());
-    let engine = Engine::new(EngineOptions { cache_dir: None, pool, budgets })?;
+    let mut options = EngineOptions { cache_dir: None, pool, budgets: true };
+    tune(&mut options);
+    let engine = Engine::new(options)?;
     Runtime::new(engine, state, &limits, &cities)
 }
 

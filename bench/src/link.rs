@@ -41,7 +41,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             options.guest("test_tax").display().to_string(),
         ),
     )?;
-    let runtime = Arc::new(in_process(&manifest, true)?);
+    let runtime = Arc::new(in_process(&manifest, |_| ())?);
 
     let threads = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let times = threads.block_on(async {

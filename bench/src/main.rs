@@ -25,6 +25,10 @@ struct Options {
     #[arg(long, default_value = "target/release/civic", global = true)]
     civic: PathBuf,
 
+    /// Another `civic` to serve hello over HTTP beside the one under test: the "before" of a change.
+    #[arg(long, global = true)]
+    civic_before: Option<PathBuf>,
+
     /// The native baseline server.
     #[arg(long, default_value = "target/release/native-hello", global = true)]
     native: PathBuf,
@@ -36,6 +40,10 @@ struct Options {
     /// The release builds of plugins/.
     #[arg(long, default_value = "plugins/target/wasm32-wasip2/release", global = true)]
     plugins: PathBuf,
+
+    /// `hello_city.wasm` built with Rust's default 1 MiB stack, for the before of the small stack.
+    #[arg(long, default_value = "target/bench-1mib-stack/wasm32-wasip2/release/hello_city.wasm", global = true)]
+    big_stack_hello: PathBuf,
 
     /// The release builds of tests/guests/.
     #[arg(long, default_value = "tests/guests/target/wasm32-wasip2/release", global = true)]
@@ -138,9 +146,28 @@ fn start_civic(options: &Options, dir: &std::path::Path, manifests: &[PathBuf]) 
     start_civic_with(options, dir, manifests, &[], &[])
 }
 
+/// [`start_civic`] of another binary.
+fn start_civic_binary(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    manifests: &[PathBuf],
+) -> anyhow::Result<load::Server> {
+    start_binary(binary, dir, manifests, &[], &[])
+}
+
 /// [`start_civic`] with more options and environment variables.
 fn start_civic_with(
     options: &Options,
+    dir: &std::path::Path,
+    manifests: &[PathBuf],
+    more: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<load::Server> {
+    start_binary(&options.civic, dir, manifests, more, env)
+}
+
+fn start_binary(
+    civic: &std::path::Path,
     dir: &std::path::Path,
     manifests: &[PathBuf],
     more: &[&str],
@@ -151,7 +178,7 @@ fn start_civic_with(
     args.extend(more.iter().map(|m| (*m).to_owned()));
     args.extend(manifests.iter().map(|m| m.display().to_string()));
     let env: Vec<_> = [("RUST_LOG", "warn")].into_iter().chain(env.iter().copied()).collect();
-    load::Server::start(&options.civic, &args, &env, Duration::from_secs(300))
+    load::Server::start(civic, &args, &env, Duration::from_secs(300))
 }
 
 /// Manifests are written to temporary directories, so the files they name must be absolute.

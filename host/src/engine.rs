@@ -16,6 +16,9 @@ use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 /// before it yields.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// Bytes of each table kept resident between requests: a component's tables are a few KiB.
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
 /// What the engine is set up with.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -48,7 +51,13 @@ impl Engine {
             .total_memories(instances.saturating_mul(2))
             .total_tables(instances.saturating_mul(2))
             .total_stacks(instances)
-            .max_memory_size(usize::try_from(options.pool.memory).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(options.pool.memory).unwrap_or(usize::MAX))
+            // The pages a request touches stay mapped and are reset by copy (memset and the
+            // image), so the next request does not fault them in again. Never `pagemap_scan`:
+            // on wasmtime 48 it skips pages not present, which may still hold the last
+            // request's data (wasmtime#14357).
+            .linear_memory_keep_resident(usize::try_from(options.pool.keep_resident).unwrap_or(usize::MAX))
+            .table_keep_resident(TABLE_KEEP_RESIDENT);
         let mut config = Config::new();
         config
             .wasm_component_model(true)

@@ -245,8 +245,15 @@ fn read_body(body: &IncomingBody) -> Result<Vec<u8>, String> {
 }
 
 fn write_response(response: Response, out: ResponseOutparam) {
-    let entries: Vec<(String, Vec<u8>)> =
+    let mut entries: Vec<(String, Vec<u8>)> =
         response.headers.iter().map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec())).collect();
+    // With the length known, the host ends the response at its last byte instead of waiting for
+    // this handler to return and its instance to be torn down.
+    let status = response.status.as_u16();
+    let may_have_body = !(status < 200 || status == 204 || status == 304);
+    if may_have_body && !response.headers.contains_key(::http::header::CONTENT_LENGTH) {
+        entries.push(("content-length".to_owned(), response.body.len().to_string().into_bytes()));
+    }
     let (fields, status, body) = match Fields::from_list(&entries) {
         Ok(fields) => (fields, response.status.as_u16(), response.body),
         // A header the host forbids (`connection`, say) is the component's bug: say so.

@@ -11,7 +11,7 @@ async fn a_new_plugin_builds_and_serves_with_one_command_each() {
     let output = civic(&["new", "dog-tax", "--path", dir.to_str().unwrap()], ws.path());
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("civic up"), "it says how to serve it");
-    for file in ["Cargo.toml", "src/lib.rs", "city.toml", ".gitignore"] {
+    for file in ["Cargo.toml", "src/lib.rs", "city.toml", ".gitignore", ".cargo/config.toml"] {
         assert!(dir.join(file).is_file(), "{file} is missing");
     }
 
@@ -26,6 +26,28 @@ async fn a_new_plugin_builds_and_serves_with_one_command_each() {
     let refused = client().post(civic.url("/dog-tax/echo")).json(&json!({ "text": "" })).send().await.unwrap();
     assert_eq!(refused.status(), 400);
     assert_eq!(refused.json::<Value>().await.unwrap()["invalid-params"][0]["name"], "text");
+
+    // Built from its own directory, with its own cargo configuration: the small stack.
+    let wasm = std::fs::read(std::path::Path::new(WASM_TARGET_DIR).join("wasm32-wasip2/release/dog_tax.wasm")).unwrap();
+    assert_eq!(stack_tops(&wasm), [64 << 10], "a 64 KiB stack, first in memory");
+}
+
+/// The initial `__stack_pointer` of each core module in a component: its first global, a mutable
+/// i32, which starts at the top of the stack when the stack comes first in memory.
+fn stack_tops(component: &[u8]) -> Vec<i32> {
+    let mut tops = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        let wasmparser::Payload::GlobalSection(globals) = payload.unwrap() else { continue };
+        let Some(first) = globals.into_iter().next() else { continue };
+        let first = first.unwrap();
+        if first.ty.mutable
+            && first.ty.content_type == wasmparser::ValType::I32
+            && let Ok(wasmparser::Operator::I32Const { value }) = first.init_expr.get_operators_reader().read()
+        {
+            tops.push(value);
+        }
+    }
+    tops
 }
 
 #[test]

@@ -42,6 +42,36 @@ async fn two_cities_answer_with_their_own_config_from_the_same_bytes() {
 }
 
 #[tokio::test]
+async fn connections_are_dealt_to_the_serving_threads_asked_for() {
+    let ws = Workspace::new();
+    let city = City::new("lecce").component("echo", PLAIN_PROXY, "").route("/echo", "echo").write(&ws);
+    let data = tempfile::tempdir().unwrap();
+    let civic = Civic::run_in(data.path(), &[&city], &["--threads", "3"]);
+    // A connection each: every thread gets some, and every one answers.
+    for _ in 0..6 {
+        let answer = civic_tests::raw_http(civic.addr(), b"GET /echo HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 203"), "{answer}");
+    }
+    let serving = civic.thread_names().into_iter().filter(|name| name.starts_with("civic-http-")).count();
+    assert_eq!(serving, 3);
+
+    let refused = civic_tests::civic(&["run", "--threads", "0", city.to_str().unwrap()], ws.path());
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--threads"), "the option is named");
+}
+
+#[tokio::test]
+async fn an_sdk_response_says_its_length_so_it_ends_at_its_last_byte() {
+    let ws = Workspace::new();
+    let city = City::new("lecce").component("hello", HELLO_CITY, "").route("/hello", "hello").write(&ws);
+    let civic = Civic::run(&[&city]);
+    let response = civic_tests::client().get(civic.url("/hello")).send().await.unwrap();
+    let length = response.headers().get("content-length").map(|value| value.to_str().unwrap().to_owned());
+    let body = response.text().await.unwrap();
+    assert_eq!(length, Some(body.len().to_string()), "{body}");
+}
+
+#[tokio::test]
 async fn routes_match_the_longest_prefix_and_the_guest_sees_the_full_path() {
     let ws = Workspace::new();
     let city = City::new("lecce")

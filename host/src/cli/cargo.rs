@@ -118,6 +118,9 @@ pub fn build<'a>(crates: impl IntoIterator<Item = &'a PluginCrate>) -> anyhow::R
     for (root, packages) in by_workspace {
         let mut command = Command::new(cargo());
         command.args(["build", "--release", "--target", TARGET, "--manifest-path"]).arg(root.join("Cargo.toml"));
+        // Cargo reads `.cargo/config.toml` from the working directory up, not the manifest's:
+        // from the workspace, its own settings (the small stack of `civic new`) apply.
+        command.current_dir(root);
         for package in &packages {
             command.args(["--package", package]);
         }

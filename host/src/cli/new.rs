@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 /// Where this `civic` was built from: the SDK a new plugin depends on.
 const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
 
+/// The cargo configuration of this repository's components, which a new crate builds with too.
+const CARGO_CONFIG: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cargo/config.toml"));
+
 /// Create a plugin crate, with a manifest that serves it (`civic up NAME/city.toml`).
 #[derive(clap::Args)]
 pub struct NewCommand {
@@ -50,6 +53,7 @@ impl NewCommand {
             ("src/lib.rs", LIB_RS.to_owned()),
             ("city.toml", city_toml(name)),
             (".gitignore", "/target\n".to_owned()),
+            (".cargo/config.toml", CARGO_CONFIG.to_owned()),
         ];
         for (file, text) in files {
             let path = dir.join(file);

@@ -29,6 +29,12 @@ pub struct LimitArgs {
     /// [default: the sum of every component's max-concurrency, at most 1000]
     #[arg(long = "max-instances", env = "CIVIC_MAX_INSTANCES", value_name = "N")]
     max_instances: Option<u32>,
+
+    /// Memory of each instance slot kept resident between requests and reset by copy, rather
+    /// than handed back to the kernel and faulted in again; costs up to SIZE of RAM per slot
+    /// used. [default: 1MiB]
+    #[arg(long = "keep-resident", env = "CIVIC_KEEP_RESIDENT", value_name = "SIZE")]
+    keep_resident: Option<Size>,
 }
 
 impl LimitArgs {
@@ -50,7 +56,11 @@ impl LimitArgs {
     /// The pool for components with these `limits`, unless `--max-instances` says otherwise.
     pub fn pool_size(&self, defaults: &Limits, limits: &[Limits]) -> PoolSize {
         let fitting = PoolSize::fitting(defaults, limits);
-        PoolSize { instances: self.max_instances.unwrap_or(fitting.instances), ..fitting }
+        PoolSize {
+            instances: self.max_instances.unwrap_or(fitting.instances),
+            keep_resident: self.keep_resident.map_or(fitting.keep_resident, |size| size.0),
+            ..fitting
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use crate::state::{KvLimits, SharedBackend, State, StateUrl};
 use anyhow::Context as _;
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,11 @@ pub struct RunCommand {
     /// sending first; then the host stops accepting and finishes the requests in flight.
     #[arg(long, env = "CIVIC_DRAIN_DELAY", default_value = "0s", value_name = "DURATION", value_parser = humantime::parse_duration)]
     drain_delay: Duration,
+
+    /// Threads that serve requests, each a runtime of its own to which connections are dealt in
+    /// turn. [default: one per core]
+    #[arg(long, env = "CIVIC_THREADS", value_name = "N")]
+    threads: Option<NonZeroUsize>,
 
     /// How long a client may take to send a request head; slower ones get 408 (slowloris).
     #[arg(long, env = "CIVIC_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION")]
@@ -194,7 +200,11 @@ impl RunCommand {
                     tokio::time::sleep(drain_delay).await;
                 }
             };
-            crate::http::serve(listener, runtime.clone(), self.header_timeout.0, shutdown).await;
+            let threads =
+                self.threads.unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
+            crate::http::serve(listener, runtime.clone(), self.header_timeout.0, threads, shutdown)
+                .await
+                .context("cannot start the serving threads")?;
             runtime.leave().await;
             Ok(())
         })

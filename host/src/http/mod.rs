@@ -21,9 +21,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 /// What the HTTP front serves.
 pub(crate) trait Host: Send + Sync + 'static {
@@ -45,16 +48,30 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long requests in flight may take to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `host` on `listener` until `shutdown` resolves, then drains. A client gets
+/// Serves `host` on `listener` until `shutdown` resolves, then drains. Connections are dealt in
+/// turn to `threads` serving threads, each a current-thread runtime that runs its connections and
+/// their guests to the end, with no hand-over between threads on the way (on one core this
+/// serves half as many requests again as a multi-thread runtime: BENCHMARKS.md §1). A client gets
 /// `header_timeout` to send each request head; slower ones are answered 408 and disconnected.
 pub(crate) async fn serve<H: Host>(
     listener: TcpListener,
     host: Arc<H>,
     header_timeout: Duration,
+    threads: NonZeroUsize,
     shutdown: impl Future<Output = ()>,
-) {
-    let connections = GracefulShutdown::new();
+) -> std::io::Result<()> {
+    let mut workers = Vec::with_capacity(threads.get());
+    for index in 0..threads.get() {
+        let (connections, receiver) = mpsc::unbounded_channel();
+        let host = host.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let thread = std::thread::Builder::new()
+            .name(format!("civic-http-{index}"))
+            .spawn(move || runtime.block_on(serve_connections(receiver, host, header_timeout)))?;
+        workers.push((connections, thread));
+    }
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut next = 0;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -68,6 +85,31 @@ pub(crate) async fn serve<H: Host>(
             },
             () = &mut shutdown => break,
         };
+        match stream.into_std() {
+            Ok(stream) => {
+                let _ = workers[next].0.send((stream, peer));
+                next = (next + 1) % workers.len();
+            }
+            Err(e) => tracing::warn!(%peer, "cannot take the connection: {e}"),
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing requests in flight");
+    // Closing its channel tells each thread to drain; wait for them off this runtime's threads.
+    let threads: Vec<_> = workers.into_iter().map(|(_, thread)| thread).collect();
+    let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|thread| drop(thread.join()))).await;
+    Ok(())
+}
+
+/// One serving thread: serves every connection it is dealt until the channel closes, then
+/// lets requests in flight finish for up to [`DRAIN_TIMEOUT`].
+async fn serve_connections<H: Host>(
+    mut dealt: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    host: Arc<H>,
+    header_timeout: Duration,
+) {
+    let connections = GracefulShutdown::new();
+    while let Some((stream, peer)) = dealt.recv().await {
         // Nagle's algorithm only delays small responses.
         let _ = stream.set_nodelay(true);
         let (stream, answer_408) = match slow_head::watch(stream) {
@@ -99,8 +141,6 @@ pub(crate) async fn serve<H: Host>(
             }
         });
     }
-    drop(listener);
-    tracing::info!("shutting down: finishing requests in flight");
     if tokio::time::timeout(DRAIN_TIMEOUT, connections.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
     }

@@ -26,9 +26,9 @@ pub struct Answer408 {
     mid_request: Arc<AtomicBool>,
 }
 
-/// Splits an accepted connection into hyper's side and the 408 side (a duplicate handle).
-pub fn watch(stream: TcpStream) -> std::io::Result<(Watched, Answer408)> {
-    let stream = stream.into_std()?;
+/// Splits an accepted connection into hyper's side, on the runtime this is called on, and the
+/// 408 side (a duplicate handle).
+pub fn watch(stream: std::net::TcpStream) -> std::io::Result<(Watched, Answer408)> {
     let socket = stream.try_clone()?;
     let mid_request = Arc::new(AtomicBool::new(false));
     let watched = Watched { stream: TcpStream::from_std(stream)?, mid_request: mid_request.clone() };

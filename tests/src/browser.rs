@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The window of a desktop browser, and [`PHONE`]'s of a phone.
 pub const DESKTOP: (u32, u32) = (1280, 900);
@@ -31,19 +31,17 @@ impl Browser {
 
     fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let driver = Command::new(find("chromedriver"))
+        let mut driver = Command::new(find("chromedriver"))
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("cannot start chromedriver (Debian's `chromium-driver`; tests/setup installs it)");
+        let started = crate::line_seen(driver.stdout.take().expect("stdout is piped"), "started successfully");
         let browser = Self { driver, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen on port {port} within 20 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let listening = started.recv_timeout(Duration::from_secs(20));
+        assert!(listening.is_ok(), "chromedriver did not start on port {port} within 20 s");
         browser
     }
 

@@ -17,6 +17,20 @@ pub mod registry;
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
+/// Drains a server's `output` on a thread of its own and reports once, on the channel, when a
+/// line containing `needle` appears: how a test knows a server it started is listening.
+pub fn line_seen(output: impl std::io::Read + Send + 'static, needle: &'static str) -> std::sync::mpsc::Receiver<()> {
+    let (seen, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if line.contains(needle) {
+                let _ = seen.send(());
+            }
+        }
+    });
+    heard
+}
+
 /// The server of a test binary kept in `slot`: the one running, or a new one from `start`. It
 /// stops when the last test holding it ends (its `Drop`), so the binary leaves nothing behind.
 pub fn shared<T>(slot: &'static Mutex<std::sync::Weak<T>>, start: impl FnOnce() -> T) -> Arc<T> {

@@ -7,7 +7,6 @@
 //! would, to check how a host refuses them.
 
 use sha2::{Digest as _, Sha256};
-use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
@@ -80,16 +79,7 @@ impl Registry {
             .stderr(Stdio::piped())
             .spawn()
             .expect("no `docker-registry`: `apt-get install docker-registry` (tests/setup does)");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (listening, heard) = std::sync::mpsc::channel();
-        // Drain its log, and say when it listens.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    let _ = listening.send(());
-                }
-            }
-        });
+        let heard = crate::line_seen(child.stderr.take().expect("stderr is piped"), "listening on");
         if heard.recv_timeout(Duration::from_secs(60)).is_err() {
             let _ = child.kill();
             panic!("docker-registry did not start listening");

@@ -13,18 +13,30 @@ use civic_tests::{
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TOKEN: &str = "console-admin-token";
 const SHOTS: &str = env!("CARGO_TARGET_TMPDIR");
 
-/// Waits until `condition` holds, checking every 100 ms for at most 15 s.
-async fn until<F: AsyncFn() -> bool>(what: &str, condition: F) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// How long the page may take to get where a test waits for it.
+const PAGE_WAIT_MS: u32 = 15_000;
+
+/// Waits until the text of `selector` on the page is `expected`: checked at once and again at
+/// every change of the document (a `MutationObserver`), so a live refresh is seen as it lands;
+/// at most [`PAGE_WAIT_MS`].
+async fn until_text(page: &Client, selector: &str, expected: &str) {
+    let (selector_js, expected_js) = (Value::from(selector), Value::from(expected));
+    let js = format!(
+        r#"const done = arguments[arguments.length - 1];
+        const holds = () => document.querySelector({selector_js})?.innerText.trim() === {expected_js};
+        if (holds()) return done(true);
+        const observer = new MutationObserver(() => {{ if (holds()) {{ observer.disconnect(); done(true); }} }});
+        observer.observe(document, {{ subtree: true, childList: true, characterData: true, attributes: true }});
+        setTimeout(() => {{ observer.disconnect(); done(false); }}, {PAGE_WAIT_MS});"#
+    );
+    let held =
+        page.execute_async(&js, vec![]).await.unwrap_or_else(|e| panic!("the wait for `{selector}` failed: {e}"));
+    assert_eq!(held, Value::Bool(true), "`{selector}` did not read {expected:?} within {PAGE_WAIT_MS} ms");
 }
 
 async fn css(page: &Client, selector: &str) -> fantoccini::elements::Element {
@@ -67,8 +79,27 @@ async fn follow(page: &Client, selector: &str) {
             Err(e) => panic!("cannot click `{selector}`: {e}"),
         }
     }
-    let arrived = "return window.civicLeaving === undefined && document.readyState === 'complete'";
-    until("the next page loads", async || page.execute(arrived, vec![]).await.is_ok_and(|loaded| loaded == true)).await;
+    // Answers true once the new document has loaded; on the old one (still marked) it answers
+    // false as it goes away, or at the deadline, and is asked again in the next document.
+    let arrived = format!(
+        r#"const done = arguments[arguments.length - 1];
+        if (window.civicLeaving) {{
+            addEventListener('pagehide', () => done(false));
+            setTimeout(() => done(false), {PAGE_WAIT_MS});
+        }} else if (document.readyState === 'complete') {{
+            done(true);
+        }} else {{
+            addEventListener('load', () => done(true));
+        }}"#
+    );
+    for attempt in 1..=5 {
+        match page.execute_async(&arrived, vec![]).await {
+            Ok(Value::Bool(true)) => return,
+            // Still the old page, or the script was cut off as it unloaded.
+            _ if attempt < 5 => continue,
+            other => panic!("clicking `{selector}` led to no new page: {other:?}"),
+        }
+    }
 }
 
 /// Fills the sign-in form with `token` and sends it.
@@ -138,14 +169,14 @@ async fn an_operator_reads_both_cities_swaps_and_rolls_back_in_the_browser() {
         assert_eq!(get(&civic.url("/hello"), Some("bremerhaven.localhost")).await.0, 200);
     }
     let hello = "section[aria-labelledby='city-bremerhaven'] tr[data-component='hello']";
-    until("the page counts three requests", async || text(&page, &format!("{hello} td.requests")).await == "3").await;
+    until_text(&page, &format!("{hello} td.requests"), "3").await;
     assert_eq!(text(&page, &format!("{hello} .health")).await, "ok");
     // A component whose latest answer failed is marked failing: id-status cannot reach its
     // registry (nothing stands in for it on 127.0.0.1:9100 here).
     let (status, _) = get(&civic.url("/ausweis/documents/L01X00T47"), Some("bremerhaven.localhost")).await;
     assert_eq!(status, 502);
     let id_status = "section[aria-labelledby='city-bremerhaven'] tr[data-component='id-status'] .health";
-    until("the page marks id-status failing", async || text(&page, id_status).await == "failing").await;
+    until_text(&page, id_status, "failing").await;
     screenshot(&page, SHOTS, "cities").await;
     page.set_window_size(PHONE.0, PHONE.1).await.unwrap();
     screenshot(&page, SHOTS, "cities-phone").await;

@@ -95,13 +95,7 @@ impl VersionStore {
     ) -> Result<Desired, StoreError> {
         let ((), desired) = self
             .change(city, component, async |tx| {
-                let manifest: Option<String> = tx
-                    .query_opt(
-                        "SELECT manifest_sha256 FROM civic_desired WHERE city = $1 AND component = $2",
-                        &[&city, &component],
-                    )
-                    .await?
-                    .map(|row| row.get(0));
+                let manifest = manifest_sha256(tx, city, component).await?;
                 if manifest.as_deref() != Some(sha256) {
                     let number = insert_version(tx, city, component, sha256, wasm, "manifest", host).await?;
                     set_desired(tx, city, component, number, sha256, host).await?;
@@ -126,13 +120,7 @@ impl VersionStore {
         let ((), desired) = self
             .change(city, component, async |tx| {
                 let number = insert_version(tx, city, component, sha256, wasm, origin, host).await?;
-                let manifest: Option<String> = tx
-                    .query_opt(
-                        "SELECT manifest_sha256 FROM civic_desired WHERE city = $1 AND component = $2",
-                        &[&city, &component],
-                    )
-                    .await?
-                    .map(|row| row.get(0));
+                let manifest = manifest_sha256(tx, city, component).await?;
                 set_desired(tx, city, component, number, manifest.as_deref().unwrap_or(sha256), host).await
             })
             .await?;
@@ -374,6 +362,14 @@ fn desired_row(row: &Row) -> Desired {
         changed_at: row.get(5),
         changed_by: row.get(6),
     }
+}
+
+/// The sha256 of the component's source in the manifests, as last adopted; `None` before any.
+async fn manifest_sha256(tx: &impl GenericClient, city: &str, component: &str) -> Result<Option<String>, Failure> {
+    let row = tx
+        .query_opt("SELECT manifest_sha256 FROM civic_desired WHERE city = $1 AND component = $2", &[&city, &component])
+        .await?;
+    Ok(row.map(|row| row.get(0)))
 }
 
 /// Inserts the next version of a component; its number.

@@ -117,7 +117,7 @@ pub fn in_process(manifest: &std::path::Path, tune: fn(&mut EngineOptions)) -> a
     let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
     let limits = Limits::default();
     let pool = PoolSize::fitting(&limits, &cities.iter().flat_map(|c| c.limits(&limits)).collect::<Vec<_>>());
-    let mut options = EngineOptions { cache_dir: None, pool, budgets: true };
+    let mut options = EngineOptions { cache_dir: None, pool, budgets: true, wasip3: false };
     tune(&mut options);
     let engine = Engine::new(options)?;
     Runtime::new(engine, state, &limits, &cities)

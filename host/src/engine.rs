@@ -1,16 +1,19 @@
-//! The one wasmtime [`Engine`](wasmtime::Engine) of a host: its configuration (async, pooling
+//! The wasmtime [`Engine`](wasmtime::Engine) of a host: its configuration (async, pooling
 //! allocator, epoch interruption with one ticker thread) and compilation, once per content hash,
-//! with an on-disk cache of compiled components.
+//! with an on-disk cache of compiled components. With `--experimental-wasip3` a second engine,
+//! with the component model's async features, compiles and runs the components that need them.
 
 use crate::limits::PoolSize;
 use crate::manifest::WasmFile;
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use wasmparser::{Validator, WasmFeatures};
 use wasmtime::component::Component;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wit_component::DecodedWasm;
 
 /// How often the epoch advances: the granularity of deadlines and the longest slice a guest runs
 /// before it yields.
@@ -29,52 +32,43 @@ pub struct EngineOptions {
     /// Whether the memory limit and epoch deadlines are enforced. Always on in `civic`; the
     /// benchmark turns it off to measure what the budgets cost.
     pub budgets: bool,
+    /// Whether components of WASI 0.3 (the component model's async features) load: the
+    /// experimental part of wasmtime that `--experimental-wasip3` opts into.
+    pub wasip3: bool,
 }
 
-/// The engine and the compile cache; cheap to clone.
+/// The engines and the compile cache; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
+    /// Without the async model: its stores carry none of that model's state, which would cost
+    /// every WASI 0.2 request about a third more CPU (BENCHMARKS.md §1).
     engine: wasmtime::Engine,
+    /// With it, for the components of WASI 0.3, when `--experimental-wasip3` asks for them.
+    async_engine: Option<wasmtime::Engine>,
     cache_dir: Option<Arc<Path>>,
     budgets: bool,
 }
 
 impl Engine {
-    /// Configures wasmtime and starts the epoch ticker.
+    /// Configures wasmtime and starts the epoch tickers.
     pub fn new(options: EngineOptions) -> anyhow::Result<Self> {
-        let mut pool = PoolingAllocationConfig::new();
-        // A request holds one component instance; its core instances, memories and tables come
-        // from the same pool, a few per component, and it runs on one pooled stack.
-        let instances = options.pool.instances;
-        pool.total_component_instances(instances)
-            .total_core_instances(instances.saturating_mul(4))
-            .total_memories(instances.saturating_mul(2))
-            .total_tables(instances.saturating_mul(2))
-            .total_stacks(instances)
-            .max_memory_size(usize::try_from(options.pool.memory).unwrap_or(usize::MAX))
-            // The pages a request touches stay mapped and are reset by copy (memset and the
-            // image), so the next request does not fault them in again. Never `pagemap_scan`:
-            // on wasmtime 48 it skips pages not present, which may still hold the last
-            // request's data (wasmtime#14357).
-            .linear_memory_keep_resident(usize::try_from(options.pool.keep_resident).unwrap_or(usize::MAX))
-            .table_keep_resident(TABLE_KEEP_RESIDENT);
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .epoch_interruption(options.budgets)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine =
-            wasmtime::Engine::new(&config).map_err(anyhow::Error::from).context("failed to configure wasmtime")?;
-        spawn_epoch_ticker(&engine);
+        let engine = configure(&options, false)?;
+        let async_engine = options.wasip3.then(|| configure(&options, true)).transpose()?;
         if let Some(dir) = &options.cache_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the compile cache `{}`", dir.display()))?;
         }
-        Ok(Self { engine, cache_dir: options.cache_dir.map(Arc::from), budgets: options.budgets })
+        Ok(Self { engine, async_engine, cache_dir: options.cache_dir.map(Arc::from), budgets: options.budgets })
     }
 
+    /// The engine of the components without the async model; each component knows its own.
     pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
         &self.engine
+    }
+
+    /// The engine of the components of WASI 0.3, with `--experimental-wasip3`.
+    pub(crate) fn async_wasmtime(&self) -> Option<&wasmtime::Engine> {
+        self.async_engine.as_ref()
     }
 
     /// Whether stores enforce the memory limit and epoch deadlines.
@@ -83,9 +77,9 @@ impl Engine {
     }
 
     /// Compiles `wasm`, or takes it from the cache.
-    pub(crate) fn compile(&self, wasm: &WasmFile) -> anyhow::Result<Component> {
+    pub(crate) fn compile(&self, wasm: &WasmFile) -> Result<Component, CompileError> {
         if !wasmparser::Parser::is_component(&wasm.bytes) {
-            bail!(
+            return Err(CompileError::Other(anyhow!(
                 "`{}` is not a WebAssembly component{}",
                 wasm.path.display(),
                 if wasmparser::Parser::is_core_wasm(&wasm.bytes) {
@@ -93,39 +87,126 @@ impl Engine {
                 } else {
                     ""
                 }
-            );
+            )));
         }
-        let Some(cache_dir) = &self.cache_dir else {
-            return self.compile_now(wasm);
+        let engine = match &self.async_engine {
+            Some(async_engine) if uses_async_model(&wasm.bytes) => async_engine,
+            _ => &self.engine,
         };
-        let cached = cache_dir.join(format!("{}-{:016x}.cwasm", wasm.digest, self.compatibility_hash()));
+        let Some(cache_dir) = &self.cache_dir else {
+            return self.compile_now(engine, wasm);
+        };
+        let cached = cache_dir.join(format!("{}-{:016x}.cwasm", wasm.digest, compatibility_hash(engine)));
         if cached.is_file() {
-            match deserialize(&self.engine, &cached) {
+            match deserialize(engine, &cached) {
                 Ok(component) => return Ok(component),
                 Err(e) => {
                     tracing::warn!(path = %cached.display(), "ignoring unusable compile cache entry: {e:#}")
                 }
             }
         }
-        let component = self.compile_now(wasm)?;
-        if let Err(e) = crate::atomic::write(&cached, &component.serialize()?) {
+        let component = self.compile_now(engine, wasm)?;
+        let written = component
+            .serialize()
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| crate::atomic::write(&cached, &bytes).map_err(anyhow::Error::from));
+        if let Err(e) = written {
             tracing::warn!(path = %cached.display(), "cannot write the compile cache: {e:#}");
         }
         Ok(component)
     }
 
-    fn compile_now(&self, wasm: &WasmFile) -> anyhow::Result<Component> {
-        Component::new(&self.engine, &wasm.bytes)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("failed to compile `{}`", wasm.path.display()))
+    fn compile_now(&self, engine: &wasmtime::Engine, wasm: &WasmFile) -> Result<Component, CompileError> {
+        Component::new(engine, &wasm.bytes).map_err(|error| {
+            let path = wasm.path.display().to_string();
+            if self.async_engine.is_none() && uses_async_model(&wasm.bytes) {
+                let what = wasip3_exports(&wasm.bytes)
+                    .map(|name| format!("exports `{name}`"))
+                    .unwrap_or_else(|| "uses the component model's async features".into());
+                return CompileError::NeedsWasip3 { path, what };
+            }
+            CompileError::Other(anyhow::Error::from(error).context(format!("failed to compile `{path}`")))
+        })
     }
+}
 
-    /// Distinguishes cache entries of engines configured differently or of other wasmtime versions.
-    fn compatibility_hash(&self) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
-        hasher.finish()
-    }
+/// Distinguishes cache entries of engines configured differently or of other wasmtime versions.
+fn compatibility_hash(engine: &wasmtime::Engine) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A wasmtime engine for `options`, with the async model or without, its epoch ticking.
+fn configure(options: &EngineOptions, async_model: bool) -> anyhow::Result<wasmtime::Engine> {
+    let mut pool = PoolingAllocationConfig::new();
+    // A request holds one component instance; its core instances, memories and tables come
+    // from the same pool, a few per component, and it runs on one pooled stack.
+    let instances = options.pool.instances;
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(4))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(2))
+        .total_stacks(instances)
+        .max_memory_size(usize::try_from(options.pool.memory).unwrap_or(usize::MAX))
+        // The pages a request touches stay mapped and are reset by copy (memset and the
+        // image), so the next request does not fault them in again. Never `pagemap_scan`:
+        // on wasmtime 48 it skips pages not present, which may still hold the last
+        // request's data (wasmtime#14357).
+        .linear_memory_keep_resident(usize::try_from(options.pool.keep_resident).unwrap_or(usize::MAX))
+        .table_keep_resident(TABLE_KEEP_RESIDENT);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(options.budgets)
+        // Without it such components do not even parse.
+        .concurrency_support(async_model)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = wasmtime::Engine::new(&config).map_err(anyhow::Error::from).context("failed to configure wasmtime")?;
+    spawn_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// Why a component does not compile.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error(
+        "`{path}` is a component of WASI 0.3: it {what}. This host serves those only when started with \
+         `--experimental-wasip3` (or CIVIC_EXPERIMENTAL_WASIP3=true), as they rest on a part of wasmtime \
+         its authors call experimental"
+    )]
+    /// A component of WASI 0.3 without `--experimental-wasip3`.
+    NeedsWasip3 {
+        /// Where the component came from.
+        path: String,
+        /// What makes it one: the WASI 0.3 interface it exports, or its use of the async model.
+        what: String,
+    },
+    /// Any other reason: not a component, invalid, or imports of the wrong shape.
+    #[error("{0:#}")]
+    Other(anyhow::Error),
+}
+
+/// Whether `bytes` is a valid component only with the component model's async features — what
+/// WASI 0.3 components are built on. Asked only of a component that failed to compile.
+pub(crate) fn uses_async_model(bytes: &[u8]) -> bool {
+    let valid = |features| Validator::new_with_features(features).validate_all(bytes).is_ok();
+    let async_model = WasmFeatures::CM_ASYNC
+        | WasmFeatures::CM_ASYNC_STACKFUL
+        | WasmFeatures::CM_MORE_ASYNC_BUILTINS
+        | WasmFeatures::CM_THREADING
+        | WasmFeatures::CM_ERROR_CONTEXT;
+    valid(WasmFeatures::all()) && !valid(WasmFeatures::all() - async_model)
+}
+
+/// The `wasi:*@0.3` interface a component exports, such as `wasi:http/handler@0.3.0`.
+fn wasip3_exports(bytes: &[u8]) -> Option<String> {
+    let Ok(DecodedWasm::Component(resolve, world)) = wit_component::decode(bytes) else { return None };
+    resolve.worlds[world]
+        .exports
+        .keys()
+        .map(|key| resolve.name_world_key(key))
+        .find(|name| name.starts_with("wasi:") && name.contains("@0.3"))
 }
 
 /// Keeps the engine's epoch moving until the engine is dropped.

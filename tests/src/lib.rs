@@ -466,6 +466,34 @@ fn raw_exchange(addr: SocketAddr, request: &[u8], half_close: bool) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// A plain HTTP server on 127.0.0.1, for components to call: a request for `path` gets the status
+/// and body `answer(path)` gives, then the connection closes; `None` never answers (a back-end
+/// that hangs). Runs until the test's runtime ends.
+pub async fn backend(answer: fn(&str) -> Option<(&'static str, &'static str)>) -> SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head);
+                let Some((status, body)) = answer(head.split_whitespace().nth(1).unwrap_or_default()) else {
+                    return std::future::pending().await;
+                };
+                let answer =
+                    format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
 /// Today's date in UTC, as the components see it (`2026-11-22`).
 pub fn today() -> String {
     let output = Command::new("date").args(["-u", "+%F"]).output().expect("`date` runs");

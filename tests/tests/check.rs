@@ -158,7 +158,7 @@ fn a_component_that_exports_nothing_is_refused() {
     let manifest = city(&ws, "city.toml", "lecce", "[]", &component);
     let (code, _, stderr) = check(&[&manifest], ws.path());
     assert_eq!(code, Some(1));
-    let message = "silent.wasm` exports neither `wasi:http/incoming-handler` nor a contract, so it can serve nothing";
+    let message = "silent.wasm` exports neither a `wasi:http` handler nor a contract, so it can serve nothing";
     assert!(stderr.contains(message), "{stderr}");
 }
 

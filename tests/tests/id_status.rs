@@ -3,47 +3,26 @@
 //! 504 — never a hang — when the registry does not know it, fails, talks nonsense or is slow.
 //! Only the origins in the manifest's `outbound` list can be reached.
 
-use civic_tests::{City, Civic, ID_STATUS, Workspace, client, get};
+use civic_tests::{City, Civic, ID_STATUS, Workspace, backend, client, get};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// A legacy registry on 127.0.0.1: `GET /documents/NUMBER` answers by the number.
 async fn legacy_registry() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.is_ok_and(|n| n == 1) {
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head);
-                let path = head.split_whitespace().nth(1).unwrap_or_default();
-                let (status, body) = match path.trim_start_matches("/documents/") {
-                    "L01X00T47" => (
-                        "200 OK",
-                        "<?xml version=\"1.0\"?><dokument><nummer>L01X00T47</nummer><art>PERSONALAUSWEIS</art>\
-                         <status>ABHOLBEREIT</status><behoerde>Bürgerbüro Mitte</behoerde><stand>2026-11-20</stand></dokument>",
-                    ),
-                    "BROKEN001" => ("500 Internal Server Error", "<fehler>Datenbank nicht erreichbar</fehler>"),
-                    "GARBLED01" => ("200 OK", "<dokument><nummer>GARBLED01</nummer><art>"),
-                    // A registry that hangs: it never answers.
-                    "SLOW00001" => std::future::pending().await,
-                    _ => ("404 Not Found", "<fehler>unbekannt</fehler>"),
-                };
-                let answer = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    addr
+    backend(|path| match path.trim_start_matches("/documents/") {
+        "L01X00T47" => Some((
+            "200 OK",
+            "<?xml version=\"1.0\"?><dokument><nummer>L01X00T47</nummer><art>PERSONALAUSWEIS</art>\
+             <status>ABHOLBEREIT</status><behoerde>Bürgerbüro Mitte</behoerde><stand>2026-11-20</stand></dokument>",
+        )),
+        "BROKEN001" => Some(("500 Internal Server Error", "<fehler>Datenbank nicht erreichbar</fehler>")),
+        "GARBLED01" => Some(("200 OK", "<dokument><nummer>GARBLED01</nummer><art>")),
+        // A registry that hangs: it never answers.
+        "SLOW00001" => None,
+        _ => Some(("404 Not Found", "<fehler>unbekannt</fehler>")),
+    })
+    .await
 }
 
 fn city(id: &str, registry: SocketAddr, outbound: &str) -> City {

@@ -4,8 +4,8 @@
 //! without relinking; every hop is a span in the log.
 
 use civic_tests::{
-    CENSUS_CERTIFICATE, City, Civic, KINDERGARTEN, LINK_BENCH, REGISTRY_VIA_TAX, RELOCATION, RESIDENCY, TAX_CHANGED,
-    TAX_ONLY, TAX_V2, TEST_TAX, Workspace, born_years_ago, civic, client, today,
+    CENSUS_CERTIFICATE, City, Civic, HTTP_P3, KINDERGARTEN, LINK_BENCH, REGISTRY_VIA_TAX, RELOCATION, RESIDENCY,
+    TAX_CHANGED, TAX_ONLY, TAX_V2, TEST_TAX, Workspace, born_years_ago, civic, client, get, today,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -155,6 +155,12 @@ fn move_with_dog(dog: &str) -> Value {
     })
 }
 
+/// The `tax` step of a relocation's receipt.
+fn tax_step(receipt: &str) -> Value {
+    let receipt: Value = serde_json::from_str(receipt).unwrap();
+    receipt["steps"].as_array().unwrap().iter().find(|s| s["step"] == "tax").unwrap().clone()
+}
+
 async fn relocate(civic: &Civic, dog: &str) -> (u16, String) {
     let response = client().post(civic.url("/umzug/moves")).json(&move_with_dog(dog)).send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
@@ -181,8 +187,7 @@ async fn a_failing_callee_fails_its_request_with_502_and_nothing_else() {
     // The host, the caller and the callee all keep serving.
     let (status, body) = relocate(&civic, "Bello").await;
     assert_eq!(status, 201, "{body}");
-    let receipt: Value = serde_json::from_str(&body).unwrap();
-    let tax = receipt["steps"].as_array().unwrap().iter().find(|s| s["step"] == "tax").unwrap();
+    let tax = tax_step(&body);
     assert_eq!(tax["result"]["lines"][0]["tax"], "flat-test-tax");
     assert_eq!(tax["result"]["lines"][0]["reason"], "per member, call 1 of this instance");
 
@@ -255,7 +260,7 @@ async fn a_callee_is_instantiated_once_per_request_and_never_reused_by_the_next(
         .route("/bench", "caller");
     let civic = Civic::run(&[&city.write(&ws)]);
     for _ in 0..2 {
-        let (status, body) = civic_tests::get(&civic.url("/bench/linked?calls=3"), None).await;
+        let (status, body) = get(&civic.url("/bench/linked?calls=3"), None).await;
         assert_eq!((status, body.as_str()), (200, "900 per member, call 3 of this instance"));
     }
 }
@@ -311,10 +316,7 @@ async fn a_swapped_callee_answers_the_next_call_without_relinking() {
     let manifest = lecce(TEST_TAX, "").write(&ws);
     let civic = Civic::run_with_admin(&[&manifest], TOKEN);
     let admin = civic.admin_addr().await;
-    let tax_of = |body: String| -> Value {
-        let receipt: Value = serde_json::from_str(&body).unwrap();
-        receipt["steps"].as_array().unwrap().iter().find(|s| s["step"] == "tax").unwrap().clone()
-    };
+    let tax_of = |body: String| tax_step(&body);
     assert_eq!(tax_of(relocate(&civic, "Bello").await.1)["result"]["lines"][0]["tax"], "flat-test-tax");
 
     // A version that would break the link is refused, and the link keeps working.
@@ -359,11 +361,7 @@ async fn a_reload_relinks_the_mashup() {
     let city = lecce(TEST_TAX, "").component("fees", civic_tests::HOUSEHOLD_FEES, fees);
     let manifest = city.write(&ws);
     let civic = Civic::run_with_admin(&[&manifest], TOKEN);
-    let tax_line = |body: String| -> Value {
-        let receipt: Value = serde_json::from_str(&body).unwrap();
-        let tax = receipt["steps"].as_array().unwrap().iter().find(|s| s["step"] == "tax").unwrap().clone();
-        tax["result"]["lines"][0]["tax"].clone()
-    };
+    let tax_line = |body: String| tax_step(&body)["result"]["lines"][0]["tax"].clone();
     assert_eq!(tax_line(relocate(&civic, "Bello").await.1), "flat-test-tax");
 
     std::fs::write(
@@ -399,4 +397,25 @@ async fn a_rollback_that_would_break_a_link_is_refused() {
         "{reason}"
     );
     assert_eq!(relocate(&civic, "Bello").await.0, 201, "the mashup still works");
+}
+
+#[tokio::test]
+async fn components_of_wasi_0_2_and_0_3_call_each_other_through_links() {
+    let ws = Workspace::new();
+    // `tax` is a component of WASI 0.3: the 0.2 mashup calls its contract, and its own HTTP API
+    // calls the 0.2 `flat` through a link of its own.
+    let city = lecce(HTTP_P3, r#"links = { "civic:tax/assessment@1" = "flat" }"#);
+    let manifest = city.component("flat", TEST_TAX, "").route("/p3", "tax").write(&ws);
+    let civic = Civic::run_on("sqlite", &[&manifest], &["--experimental-wasip3"]);
+
+    let (status, body) = relocate(&civic, "Bello").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(tax_step(&body)["result"]["lines"][0]["reason"], "assessed by wasi:http 0.3", "{body}");
+    civic
+        .wait_for_log(&["caller=relocation", "callee=tax", "function=assess", "linked call"], Duration::from_secs(5))
+        .await;
+
+    let (status, body) = get(&civic.url("/p3/tax"), None).await;
+    assert_eq!((status, body.as_str()), (200, "200 cents: per member, call 1 of this instance\n"));
+    civic.wait_for_log(&["caller=tax", "callee=flat", "function=assess", "linked call"], Duration::from_secs(5)).await;
 }

@@ -1,6 +1,6 @@
-//! `wasi:http` for guests: its types, and outgoing requests (`wasi:http/outgoing-handler`) only
-//! to the origins the component's manifest entry lists (`outbound = [...]`). Every other request
-//! fails with `HTTP-request-denied` and a log line. Allowed requests are sent by wasmtime's own
+//! `wasi:http` for guests: its types, and outgoing requests (`wasi:http/outgoing-handler`, and
+//! `wasi:http/client` of 0.3) only to the origins the component's manifest entry lists
+//! (`outbound = [...]`). Every other request fails with `HTTP-request-denied` and a log line. Allowed requests are sent by wasmtime's own
 //! client, and the request's deadline covers them like any other host call.
 
 use crate::manifest::Origin;
@@ -27,8 +27,13 @@ impl Grant {
 /// Decides, per request, whether it may leave the host.
 pub struct Policy(Arc<[Origin]>);
 
-pub fn add_to_linker<T: WasiHttpView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+/// `wasi:http` 0.2, and 0.3 beside it when `wasip3`. Both send through [`Policy`].
+pub fn add_to_linker<T: WasiHttpView + 'static>(linker: &mut Linker<T>, wasip3: bool) -> wasmtime::Result<()> {
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    if wasip3 {
+        wasmtime_wasi_http::p3::add_to_linker(linker)?;
+    }
+    Ok(())
 }
 
 type ResponseFuture = Box<

@@ -1,4 +1,5 @@
-//! The WASI context of an instance (`wasi:cli`, `wasi:filesystem`, clocks, random, io): no
+//! The WASI context of an instance (`wasi:cli`, `wasi:filesystem`, clocks, random, io; of WASI
+//! 0.2, and of 0.3 with `--experimental-wasip3`): no
 //! sockets, only the environment variables and the host directories its manifest entry grants
 //! (read-only unless marked writable), and stdout and stderr into the host's log.
 
@@ -41,6 +42,11 @@ impl Grant {
     }
 }
 
-pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_async(linker)
+/// WASI 0.2, and 0.3 beside it when `wasip3`; both reach the same context, so the same grants.
+pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>, wasip3: bool) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    if wasip3 {
+        wasmtime_wasi::p3::add_to_linker(linker)?;
+    }
+    Ok(())
 }

@@ -1,5 +1,5 @@
 use super::cargo::Cargo;
-use super::options::RegistryArgs;
+use super::options::{ExperimentalArgs, RegistryArgs};
 use crate::engine::{Engine, EngineOptions};
 use crate::limits::{Limits, PoolSize};
 use crate::runtime::Runtime;
@@ -20,6 +20,9 @@ pub struct CheckCommand {
 
     #[command(flatten)]
     registry: RegistryArgs,
+
+    #[command(flatten)]
+    experimental: ExperimentalArgs,
 }
 
 impl CheckCommand {
@@ -33,7 +36,8 @@ impl CheckCommand {
         let defaults = Limits::default();
         let limits: Vec<_> = cities.iter().flat_map(|city| city.limits(&defaults)).collect();
         let pool = PoolSize::fitting(&defaults, &limits);
-        let engine = Engine::new(EngineOptions { cache_dir: None, pool, budgets: true })?;
+        let wasip3 = self.experimental.wasip3;
+        let engine = Engine::new(EngineOptions { cache_dir: None, pool, budgets: true, wasip3 })?;
         Runtime::new(engine, state, &defaults, &cities)?;
         let components: usize = cities.iter().map(|c| c.components.len()).sum();
         let distinct: HashSet<_> = cities.iter().flat_map(|c| &c.components).map(|c| c.wasm.digest).collect();

@@ -1,4 +1,5 @@
 use super::options::RegistryArgs;
+use crate::engine::uses_async_model;
 use crate::manifest::OciReference;
 use anyhow::{Context as _, bail};
 use wit_component::{DecodedWasm, WitPrinter};
@@ -36,6 +37,12 @@ impl InspectCommand {
         // The component's own world comes first; the packages it uses follow, nested.
         let main = resolve.worlds[world].package.context("the decoded world has no package")?;
         let used: Vec<_> = resolve.packages.iter().map(|(id, _)| id).filter(|id| *id != main).collect();
+        if uses_async_model(&bytes) {
+            println!(
+                "// A component of WASI 0.3, built on the component model's async features: civic serves it when \
+                 started with --experimental-wasip3."
+            );
+        }
         let mut printer = WitPrinter::default();
         printer.emit_docs(false);
         printer.print(&resolve, main, &used)?;

@@ -1,10 +1,21 @@
-//! Options that several commands share: the host's defaults and limits (`run`, `up`), and how
-//! registries are reached.
+//! Options that several commands share: the host's defaults and limits (`run`, `up`), the
+//! experimental parts of wasmtime it opts into (`run`, `up`, `check`), and how registries are
+//! reached.
 
 use crate::limits::{Limits, PoolSize, Size, Timeout};
 use crate::registry::{Credentials, Registry};
 use crate::state::KvLimits;
 use anyhow::bail;
+
+/// The parts of wasmtime that its authors call experimental, each opted into by name.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct ExperimentalArgs {
+    /// Also serve components of WASI 0.3 (exporting `wasi:http/handler@0.3.0`, built on the
+    /// component model's async features) beside those of 0.2. Rests on wasmtime's experimental
+    /// and incomplete implementation of that release.
+    #[arg(long = "experimental-wasip3", env = "CIVIC_EXPERIMENTAL_WASIP3")]
+    pub wasip3: bool,
+}
 
 /// The host-wide defaults for what manifests leave out, and the size of the instance pool.
 #[derive(clap::Args, Clone, Debug)]

@@ -1,7 +1,7 @@
 use super::admin_client::read_token;
 use super::cargo::Cargo;
 use super::data_dir::DataDir;
-use super::options::{KvArgs, LimitArgs, RegistryArgs};
+use super::options::{ExperimentalArgs, KvArgs, LimitArgs, RegistryArgs};
 use crate::admin::Admin;
 use crate::engine::{Engine, EngineOptions};
 use crate::http::Host as _;
@@ -95,6 +95,9 @@ pub struct RunCommand {
     #[command(flatten)]
     limits: LimitArgs,
 
+    #[command(flatten)]
+    experimental: ExperimentalArgs,
+
     /// City manifests, or directories of them (every `*.toml` inside); with several cities, the
     /// `Host` header picks the city.
     #[arg(required = true, value_name = "MANIFEST")]
@@ -158,7 +161,8 @@ impl RunCommand {
             let limits: Vec<_> = cities.iter().flat_map(|city| city.limits(&defaults)).collect();
             let pool = self.limits.pool_size(&defaults, &limits);
             let cache_dir = Some(data_dir.compile_cache());
-            let engine = Engine::new(EngineOptions { cache_dir, pool, budgets: true })?;
+            let wasip3 = self.experimental.wasip3;
+            let engine = Engine::new(EngineOptions { cache_dir, pool, budgets: true, wasip3 })?;
             let runtime = Arc::new(Runtime::clustered(engine, state, &defaults, cities, cluster)?);
             runtime.join().await?;
             // Tests and scripts read the real port from this line: keep it first and exact.

@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -98,6 +99,40 @@ where
         max,
     });
     (request, watch)
+}
+
+/// A response body that says when it is done — read to its end, failed, or dropped by hyper — so
+/// the event loop that produces it knows when to stop.
+pub struct UntilSent {
+    body: HyperOutgoingBody,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl UntilSent {
+    pub fn new(body: HyperOutgoingBody, done: oneshot::Sender<()>) -> Self {
+        Self { body, done: Some(done) }
+    }
+}
+
+impl Body for UntilSent {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = ready!(Pin::new(&mut self.body).poll_frame(cx));
+        if !matches!(polled, Some(Ok(_))) {
+            self.done.take();
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A response body that ends cleanly only if the guest did: a guest that fails (or runs out of

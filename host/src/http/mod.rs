@@ -6,6 +6,7 @@
 
 mod answer;
 mod body;
+mod guest;
 mod request;
 mod router;
 mod slow_head;

@@ -4,10 +4,11 @@
 
 use super::answer::{bad_gateway, busy, failure, internal_error, past_deadline, plain, too_large};
 use super::body::{BodyFault, GuardedBody, declared_length, watch_body};
+use super::guest::{self, GuestEnd};
 use super::{Host, well_known};
-use crate::limits::{CpuShare, Limits};
+use crate::limits::CpuShare;
 use crate::link::Cause;
-use crate::sandbox::{Busy, Chain, Failure, Instance, Sandbox, Slot, Slots, Version};
+use crate::sandbox::{Chain, Failure, Instance, Sandbox, Slot, Slots, Version};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Empty};
@@ -16,8 +17,6 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::AbortHandle;
 use tracing::{Instrument as _, Span};
-use wasmtime_wasi_http::WasiHttpView as _;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// Routes and serves one request. Never fails: problems become 4xx/5xx answers.
@@ -111,17 +110,8 @@ where
     let guest = tokio::spawn(
         async move {
             let run = async {
-                let mut instance = Instance::start(&engine, slot, version, cpu, callees).await?;
-                let proxy = instance.http_handler().map_err(Failure::of)?;
-                let data = instance.store.data_mut();
-                let incoming = match data.http().new_incoming_request(Scheme::Http, request) {
-                    Ok(incoming) => incoming,
-                    Err(e) => return Ok(GuestEnd::BadRequest(format!("{e:#}"))),
-                };
-                let outparam = data.http().new_response_outparam(sender).map_err(Failure::of)?;
-                let handler = proxy.wasi_http_incoming_handler();
-                handler.call_handle(&mut instance.store, incoming, outparam).await.map_err(Failure::of)?;
-                Ok(GuestEnd::Returned)
+                let instance = Instance::start(&engine, slot, version, cpu, callees).await?;
+                guest::run(instance, request, sender).await
             };
             let ended = match tokio::time::timeout_at(deadline.into(), run).await {
                 Ok(Ok(ended)) => ended,
@@ -139,7 +129,7 @@ where
         Ok(Ok(Ok(response))) => response.map(|body| {
             GuardedBody { body, guest: Some(guest), clean: |end| matches!(end, GuestEnd::Returned) }.boxed_unsync()
         }),
-        Ok(Ok(Err(code))) => failure(&name, format!("the component answered with error {code:?}")),
+        Ok(Ok(Err(code))) => failure(&name, format!("the component answered with error {code}")),
         // The guest dropped the response without setting it: find out why.
         Ok(Err(_)) => match guest.await {
             Ok(GuestEnd::Returned) => failure(&name, "the component returned without setting a response".into()),
@@ -166,37 +156,6 @@ where
         Some(BodyFault::Broken(cause)) => {
             tracing::warn!("the request body broke off: {cause}; answering 400");
             plain(StatusCode::BAD_REQUEST, "the request body ended before it was complete".into())
-        }
-    }
-}
-
-/// How a guest's run ended.
-enum GuestEnd {
-    Returned,
-    /// The request could not be handed to the component (no authority, say).
-    BadRequest(String),
-    Failed(Failure),
-}
-
-impl GuestEnd {
-    /// Logged as the run ends, even when the answer's head went out long before.
-    fn log(&self, limits: &Limits) {
-        let Self::Failed(failure) = self else { return };
-        match failure {
-            Failure::PastDeadline => tracing::error!(timeout = ?limits.timeout, "component past its deadline"),
-            Failure::Busy(Busy::Concurrency) => {
-                tracing::warn!(max_concurrency = limits.max_concurrency, "too many requests at once; answering 503")
-            }
-            Failure::Busy(Busy::Pool) => tracing::warn!("no free instance slot in the pool; answering 503"),
-            Failure::Link(link) => {
-                let status = if matches!(link.cause, Cause::Busy) { 503 } else { 502 };
-                tracing::error!(callee = %link.callee, "{link}; answering {status}");
-            }
-            Failure::Trap(error) => {
-                tracing::error!("component failed: {}", error.root_cause());
-                tracing::debug!("component failure in full: {error:?}");
-            }
-            Failure::Setup(cause) => tracing::error!("{cause}"),
         }
     }
 }

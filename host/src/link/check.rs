@@ -39,12 +39,8 @@ fn check_component(
             continue;
         };
         for (function, import_fn) in &import.functions {
-            if passes_resources(&import_fn.ty) {
-                let message = here(format!(
-                    "function `{function}` of `{}` passes a resource, which cannot be copied between \
-                     components; contracts use records and variants only",
-                    import.name
-                ));
+            if let Some(reason) = unlinkable(&import_fn.ty) {
+                let message = here(format!("function `{function}` of `{}` {reason}", import.name));
                 problems.push(Diagnostic::at(spec.at.clone(), message));
             }
         }
@@ -92,7 +88,10 @@ fn check_component(
                     here(format!("{at}: `{callee}` ({}) does not export it", export.name)),
                 )),
                 Some(offered) => {
-                    if let Some(d) = signature_difference(&wanted.ty, &offered.ty) {
+                    if let Some(reason) = unlinkable(&offered.ty) {
+                        let message = here(format!("{at}: in `{callee}` ({}), it {reason}", export.name));
+                        problems.push(Diagnostic::at(link.at.clone(), message));
+                    } else if let Some(d) = signature_difference(&wanted.ty, &offered.ty) {
                         let message = here(format!(
                             "{at} has another signature in `{callee}`: at {}, `{caller}` has {} and `{callee}` has {}",
                             d.path.join(", "),
@@ -142,6 +141,19 @@ pub fn compatible(imported: &str, exported: &str) -> bool {
 }
 
 /// Whether a value of function type `ty` holds a resource (or a stream or future) anywhere.
+/// Why a function cannot be called through a link, if it cannot: values cross by copy, and a
+/// forwarded call is a plain call in the caller's instance and the callee's (a component of
+/// WASI 0.3 imports and exports contracts like any other, as long as they are plain `func`s).
+fn unlinkable(ty: &ComponentFunc) -> Option<&'static str> {
+    if passes_resources(ty) {
+        Some("passes a resource, which cannot be copied between components; contracts use records and variants only")
+    } else if ty.async_() {
+        Some("is an `async func`, and links carry only plain calls: declare it `func` in the contract")
+    } else {
+        None
+    }
+}
+
 fn passes_resources(ty: &ComponentFunc) -> bool {
     fn holds(ty: &Type) -> bool {
         match ty {
@@ -295,7 +307,7 @@ fn describe(ty: Option<&Type>) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{Contracts, compatible, passes_resources};
+    use super::{Contracts, compatible, passes_resources, unlinkable};
     use wasmtime::component::Component;
 
     #[test]
@@ -313,6 +325,20 @@ mod tests {
         assert!(passes_resources(&functions["take"].ty));
         assert!(passes_resources(&functions["list"].ty));
         assert!(!passes_resources(&functions["name"].ty));
+    }
+
+    #[test]
+    fn an_async_function_cannot_be_linked() {
+        let engine = wasmtime::Engine::default();
+        let wat = r#"(component (import "civic:tax/assessment@1.0.0" (instance
+            (export "assess" (func async (param "members" u32) (result u64)))
+            (export "rate" (func (param "members" u32) (result u64)))
+        )))"#;
+        let component = Component::new(&engine, wat).unwrap();
+        let contracts = Contracts::of(&component, &engine);
+        let functions = &contracts.imports[0].functions;
+        assert!(unlinkable(&functions["assess"].ty).is_some_and(|reason| reason.contains("async func")));
+        assert_eq!(unlinkable(&functions["rate"].ty), None);
     }
 
     #[test]

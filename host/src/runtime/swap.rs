@@ -10,10 +10,11 @@
 //! slot, so it is untouched.
 
 use super::Runtime;
+use crate::engine::CompileError;
 use crate::http::{self, Host as _};
 use crate::link::{self, Linked};
 use crate::manifest::{RoutePath, WasmFile};
-use crate::sandbox::{PrepareError, Prepared, Slot, Version};
+use crate::sandbox::{HttpExport, PrepareError, Prepared, Slot, Version};
 use crate::state::StoreError;
 use ::http::StatusCode;
 use std::sync::Arc;
@@ -137,11 +138,16 @@ impl Runtime {
         let runtime = self.clone();
         let prepared = tokio::task::spawn_blocking(move || runtime.sandbox.prepare(&wasm))
             .await
-            .map_err(|e| PrepareError::Compile(anyhow::anyhow!("compiling the new version failed: {e}")))?;
+            .map_err(|e| CompileError::Other(anyhow::anyhow!("compiling the new version failed: {e}")))
+            .map_err(PrepareError::Compile)?;
         let prepared = Arc::new(prepared?);
         let current = slot.current();
         let offered = &prepared.contracts.exports;
         for export in &current.prepared.contracts.exports {
+            // Routes are served by the HTTP handler of either WASI release.
+            if prepared.http.is_some() && HttpExport::is_handler(&export.name) {
+                continue;
+            }
             if !offered.iter().any(|new| compatible(&export.name, &new.name)) {
                 let offered: Vec<_> = offered.iter().map(|e| format!("`{}`", e.name)).collect();
                 return Err(Refusal::Exports { missing: export.name.clone(), offered: offered.join(", ") });

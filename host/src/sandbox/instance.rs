@@ -2,6 +2,7 @@
 //! linked callee alike: a place among the slot's concurrent requests, a fresh store with its
 //! deadline, then instantiation from the pooling allocator.
 
+use super::HttpExport;
 use super::failure::{Busy, Failure};
 use super::slot::{Slot, Version};
 use super::store::{StoreData, new_store};
@@ -14,6 +15,15 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 use wasmtime::component::Func;
 use wasmtime_wasi_http::p2::bindings::Proxy;
+use wasmtime_wasi_http::p3::bindings::Service;
+
+/// An instance's HTTP handler, of the WASI release its component was built for.
+pub enum Handler {
+    /// `wasi:http/incoming-handler@0.2`.
+    P2(Proxy),
+    /// `wasi:http/handler@0.3`.
+    P3(Service),
+}
 
 /// A running instance of a slot's version, holding its place until it is dropped.
 pub struct Instance {
@@ -33,16 +43,19 @@ impl Instance {
         callees: Option<CalleesRef>,
     ) -> Result<Self, Failure> {
         let running = slot.try_start().ok_or(Failure::Busy(Busy::Concurrency))?;
-        let mut store = new_store(engine, slot, cpu, callees).map_err(|e| Failure::Setup(format!("{e:#}")))?;
+        let on = version.prepared.pre.engine();
+        let mut store = new_store(engine, on, slot, cpu, callees).map_err(|e| Failure::Setup(format!("{e:#}")))?;
         let instance = version.prepared.pre.instantiate_async(&mut store).await.map_err(Failure::of)?;
         Ok(Self { store, instance, version, _running: running })
     }
 
-    /// Its `wasi:http/incoming-handler`. Loading refuses a route or health path to a component
-    /// without one, so this fails only on a bug.
-    pub fn http_handler(&mut self) -> wasmtime::Result<Proxy> {
-        let indices = self.version.prepared.http.as_ref().ok_or_else(|| wasmtime::format_err!("no HTTP export"))?;
-        indices.load(&mut self.store, &self.instance)
+    /// Its HTTP handler. Loading refuses a route or health path to a component without one, so
+    /// this fails only on a bug.
+    pub fn http_handler(&mut self) -> wasmtime::Result<Handler> {
+        match self.version.prepared.http.as_ref().ok_or_else(|| wasmtime::format_err!("no HTTP export"))? {
+            HttpExport::P2(indices) => indices.load(&mut self.store, &self.instance).map(Handler::P2),
+            HttpExport::P3(indices) => indices.load(&mut self.store, &self.instance).map(Handler::P3),
+        }
     }
 
     /// Function `name` of its export of `contract`.

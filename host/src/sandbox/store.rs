@@ -62,11 +62,12 @@ pub struct StoreData {
     deadline: Instant,
 }
 
-/// A fresh store for one instance of `slot`'s component, running under `cpu` (which holds the
-/// deadline), reaching `callees` through its links. Fails only when a granted directory can no
-/// longer be opened.
+/// A fresh store on `on` (the engine its component was compiled for) for one instance of
+/// `slot`'s component, running under `cpu` (which holds the deadline), reaching `callees`
+/// through its links. Fails only when a granted directory can no longer be opened.
 pub fn new_store(
     engine: &Engine,
+    on: &wasmtime::Engine,
     slot: Arc<Slot>,
     cpu: CpuShare,
     callees: Option<CalleesRef>,
@@ -85,7 +86,7 @@ pub fn new_store(
         callees,
         deadline: cpu.deadline(),
     };
-    let mut store = Store::new(engine.wasmtime(), data);
+    let mut store = Store::new(on, data);
     if engine.budgets() {
         store.limiter(|data| &mut data.limits);
         store.set_epoch_deadline(1);
@@ -94,11 +95,12 @@ pub fn new_store(
     Ok(store)
 }
 
-/// The host interfaces every component may import; links are added per component.
-pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
-    let mut linker = Linker::new(engine.wasmtime());
-    wasi::add_to_linker(&mut linker)?;
-    outbound::add_to_linker(&mut linker)?;
+/// The host interfaces every component on `engine` may import, of WASI 0.3 too when `wasip3`;
+/// links are added per component.
+pub fn linker(engine: &wasmtime::Engine, wasip3: bool) -> wasmtime::Result<Linker<StoreData>> {
+    let mut linker = Linker::new(engine);
+    wasi::add_to_linker(&mut linker, wasip3)?;
+    outbound::add_to_linker(&mut linker, wasip3)?;
     config::add_to_linker(&mut linker)?;
     logging::add_to_linker(&mut linker)?;
     keyvalue::add_to_linker(&mut linker)?;

@@ -130,9 +130,9 @@ async fn a_wasip3_component_runs_under_the_same_budgets_and_grants() {
 }
 
 #[tokio::test]
-async fn a_streamed_response_of_50_mib_passes_with_the_hosts_memory_flat() {
+async fn bodies_of_50_mib_stream_both_ways_with_the_hosts_memory_flat() {
     let ws = Workspace::new();
-    let manifest = lecce("limits = { memory = \"16MiB\", max_concurrency = 1 }").write(&ws);
+    let manifest = lecce("limits = { memory = \"16MiB\", max_concurrency = 1, max_body = \"64MiB\" }").write(&ws);
     let civic = run(&manifest, &ws.path().join("data"));
     assert_eq!(get(&civic.url("/p3/stream?mib=1"), None).await.1.len(), 1 << 20);
     let before = civic.peak_memory();
@@ -146,8 +146,11 @@ async fn a_streamed_response_of_50_mib_passes_with_the_hosts_memory_flat() {
         }
         assert_eq!(length, 50 << 20);
     }
+    // And the other way: a 50 MiB request body reaches the component as it arrives.
+    let upload = client().post(civic.url("/p3/count")).body(vec![7u8; 50 << 20]).send().await.unwrap();
+    assert_eq!(upload.text().await.unwrap(), format!("{} bytes\n", 50 << 20));
     let grown = civic.peak_memory().saturating_sub(before);
-    assert!(grown < 16 << 20, "the host held {} MiB more while it streamed 100 MiB", grown >> 20);
+    assert!(grown < 16 << 20, "the host held {} MiB more while it streamed 150 MiB", grown >> 20);
 
     // A client that leaves in the middle frees the instance: with room for one at a time, the
     // next request is served (once the host has seen the connection close).

@@ -90,7 +90,7 @@ impl Engine {
             )));
         }
         let engine = match &self.async_engine {
-            Some(async_engine) if uses_async_model(&wasm.bytes) => async_engine,
+            Some(async_engine) if needs_async_model(&wasm.bytes) => async_engine,
             _ => &self.engine,
         };
         let Some(cache_dir) = &self.cache_dir else {
@@ -187,16 +187,27 @@ pub enum CompileError {
     Other(anyhow::Error),
 }
 
-/// Whether `bytes` is a valid component only with the component model's async features — what
-/// WASI 0.3 components are built on. Asked only of a component that failed to compile.
+/// The component model's async features, which WASI 0.3 components are built on.
+const ASYNC_MODEL: WasmFeatures = WasmFeatures::CM_ASYNC
+    .union(WasmFeatures::CM_ASYNC_STACKFUL)
+    .union(WasmFeatures::CM_MORE_ASYNC_BUILTINS)
+    .union(WasmFeatures::CM_THREADING)
+    .union(WasmFeatures::CM_ERROR_CONTEXT);
+
+fn valid(bytes: &[u8], features: WasmFeatures) -> bool {
+    Validator::new_with_features(features).validate_all(bytes).is_ok()
+}
+
+/// Whether `bytes` is not valid without the async model: the engine with it compiles them, and
+/// reports any other fault. One validation, at load, with `--experimental-wasip3` only.
+fn needs_async_model(bytes: &[u8]) -> bool {
+    !valid(bytes, WasmFeatures::all().difference(ASYNC_MODEL))
+}
+
+/// Whether `bytes` is a valid component only with the async model: one of WASI 0.3. For the
+/// words of a refusal and `civic inspect`.
 pub(crate) fn uses_async_model(bytes: &[u8]) -> bool {
-    let valid = |features| Validator::new_with_features(features).validate_all(bytes).is_ok();
-    let async_model = WasmFeatures::CM_ASYNC
-        | WasmFeatures::CM_ASYNC_STACKFUL
-        | WasmFeatures::CM_MORE_ASYNC_BUILTINS
-        | WasmFeatures::CM_THREADING
-        | WasmFeatures::CM_ERROR_CONTEXT;
-    valid(WasmFeatures::all()) && !valid(WasmFeatures::all() - async_model)
+    needs_async_model(bytes) && valid(bytes, WasmFeatures::all())
 }
 
 /// The `wasi:*@0.3` interface a component exports, such as `wasi:http/handler@0.3.0`.

@@ -232,7 +232,7 @@ fn spawn_epoch_ticker(engine: &wasmtime::Engine) {
                 std::thread::sleep(EPOCH_TICK);
             }
         })
-        .expect("failed to spawn the epoch ticker thread");
+        .expect("the epoch ticker thread starts (spawning fails only when the process is out of threads)");
 }
 
 #[expect(unsafe_code, reason = "the cache holds only what `Component::serialize` wrote, under our data dir")]

@@ -12,7 +12,7 @@
 //! | 3 | `sandbox`: slots, the linker, a store's state, `Instance::start`, a request's callees |
 //! | 2 | `capability` (config, logging, outbound HTTP, WASI), [`state`] (key-value, cluster versions), `link` (where a link is resolved), `registry` (OCI) |
 //! | 1 | [`engine`]: wasmtime and the compile cache |
-//! | 0 | [`manifest`] (parse → check → resolve), [`limits`] (budgets, CPU turns, pool size), `atomic` (whole-file writes) |
+//! | 0 | [`manifest`] (parse → check → resolve), [`limits`] (budgets, CPU turns, pool size), `atomic` (whole-file writes), `task` (background tasks restarted when they end) |
 //!
 //! A request: hyper accepts it → `http::handle` reads the route table (`Host` → city → longest
 //! prefix → slot) → `sandbox::Instance::start` (permit, store, deadline, instantiate) → the
@@ -34,6 +34,7 @@ pub(crate) mod registry;
 pub mod runtime;
 pub(crate) mod sandbox;
 pub mod state;
+pub(crate) mod task;
 
 #[cfg(test)]
 mod tests {
@@ -41,8 +42,9 @@ mod tests {
     use std::path::Path;
 
     /// Each top-level module's layer, as in the table above.
-    const LAYERS: [(&str, u8); 13] = [
+    const LAYERS: [(&str, u8); 14] = [
         ("atomic", 0),
+        ("task", 0),
         ("manifest", 0),
         ("limits", 0),
         ("engine", 1),

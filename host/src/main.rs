@@ -1,7 +1,7 @@
 //! The `civic` binary: installs logging, parses the command line, runs the command, and prints
 //! the whole cause chain of any error.
 
-use civic_host::cli::Cli;
+use civic_host::cli::{Cli, printable};
 use civic_host::manifest::Diagnostics;
 use clap::Parser as _;
 use std::io::IsTerminal as _;
@@ -22,9 +22,9 @@ fn main() -> ExitCode {
             if let Some(diagnostics) = error.downcast_ref::<Diagnostics>() {
                 eprintln!("{diagnostics}");
             } else {
-                eprintln!("error: {error}");
+                eprintln!("error: {}", printable(&error.to_string()));
                 for cause in error.chain().skip(1) {
-                    eprintln!("  caused by: {cause}");
+                    eprintln!("  caused by: {}", printable(&cause.to_string()));
                 }
             }
             ExitCode::FAILURE

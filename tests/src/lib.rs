@@ -14,6 +14,7 @@ use std::time::Duration;
 pub mod browser;
 pub mod postgres;
 pub mod registry;
+pub mod rogue;
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
@@ -307,6 +308,11 @@ impl Civic {
             }
         };
         Self { child, addr, log, lines, closed, _data: None }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The address it listens on.

@@ -72,6 +72,15 @@ impl Postgres {
         self.url(&name)
     }
 
+    /// Runs `sql` in the database at `url` (one of [`Postgres::database`]'s), with psql.
+    pub fn sql(&self, url: &str, sql: &str) {
+        let ran = Command::new(self.bin.join("psql"))
+            .args([url, "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("cannot run psql");
+        check(&ran, "psql");
+    }
+
     /// Stops the server, as an outage would (`pg_ctl stop -m fast`: connections are cut).
     pub fn stop(&self) {
         self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "60"]);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "cluster-t0ken";
+const TOKEN: &str = "cluster-t0ken-xxxxxxxxxxxxxxxxxx";
 const HELLO: (u16, &str) = (200, "Ciao from Lecce!\n");
 const PLAIN: (u16, &str) = (203, "plain proxy saw Method::Get /hello\n");
 

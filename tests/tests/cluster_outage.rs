@@ -7,7 +7,7 @@ use civic_tests::{City, Civic, HELLO_CITY, PLAIN_PROXY, Workspace, client, get};
 use serde_json::Value;
 use std::time::Duration;
 
-const TOKEN: &str = "cluster-t0ken";
+const TOKEN: &str = "cluster-t0ken-xxxxxxxxxxxxxxxxxx";
 
 async fn swap(host: &Civic) -> (u16, Value) {
     let url = format!("http://{}/v1/cities/lecce/components/hello", host.admin_addr().await);

@@ -10,7 +10,7 @@ use civic_tests::{
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const TOKEN: &str = "links-admin-token";
+const TOKEN: &str = "links-admin-token-xxxxxxxxxxxxxx";
 
 /// Lecce with the relocation mashup at `/umzug`, linked to the catalogue and to `tax` for taxes;
 /// `tax` is `tax_wasm` with `tax_entry`.

@@ -126,3 +126,56 @@ fn bad_state_urls_and_a_wrong_password_stop_the_start_without_printing_the_passw
         assert!(!stderr.contains("listening on"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn listening_on_is_the_first_line_on_postgres_too() {
+    let server = Postgres::shared();
+    let db = server.database();
+    let ws = Workspace::new();
+    let civic = Civic::run_on(&db, &[&kv_city(&ws)], &[]);
+    civic.wait_for_log(&["serving"], Duration::from_secs(10)).await;
+    let log = civic.log();
+    assert_eq!(log.lines().next(), Some(format!("listening on http://{}", civic.addr()).as_str()), "{log}");
+}
+
+#[tokio::test]
+async fn a_database_of_the_previous_release_migrates_and_keeps_its_data() {
+    let server = Postgres::shared();
+    let db = server.database();
+    // What the release before the cluster wrote: schema version 1, the citizens' data only.
+    server.sql(
+        &db,
+        "CREATE TABLE civic_schema (version integer NOT NULL); INSERT INTO civic_schema VALUES (1);
+         CREATE TABLE civic_kv (city text NOT NULL, component text NOT NULL, bucket text NOT NULL,
+             key bytea NOT NULL, value bytea NOT NULL, PRIMARY KEY (city, component, bucket, key));
+         INSERT INTO civic_kv VALUES ('lecce', 'store', 'b', convert_to('greeting', 'UTF8'),
+             convert_to('kept since version 1', 'UTF8'));",
+    );
+    let ws = Workspace::new();
+    let civic = Civic::run_on(&db, &[&kv_city(&ws)], &[]);
+    civic.wait_for_log(&["migrated the state store's schema", "from=1", "to=2"], Duration::from_secs(10)).await;
+    assert_eq!(get(&civic.url("/kv/b/greeting"), None).await, (200, "kept since version 1".into()));
+}
+
+#[test]
+fn a_schema_version_no_civic_wrote_stops_the_start() {
+    let server = Postgres::shared();
+    let ws = Workspace::new();
+    let manifest = kv_city(&ws);
+    for (version, message) in
+        [(-1, "schema version -1, which no civic writes"), (99, "schema version 99, written by a newer civic")]
+    {
+        let db = server.database();
+        server.sql(
+            &db,
+            &format!(
+                "CREATE TABLE civic_schema (version integer NOT NULL); INSERT INTO civic_schema VALUES ({version});"
+            ),
+        );
+        let args = ["run", "--listen", "127.0.0.1:0", "--data-dir", "data", "--state", &db, manifest.to_str().unwrap()];
+        let output = civic(&args, ws.path());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}

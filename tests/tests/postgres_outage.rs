@@ -77,6 +77,12 @@ async fn while_postgres_is_away_requests_answer_503_and_the_host_recovers_by_its
     let response = client().put(civic.url("/kv/b/after")).body("written").send().await.unwrap();
     assert_eq!(response.status(), 204);
     let log = civic.log();
-    assert_eq!(log.matches("the state store is unreachable").count(), 2, "said once per outage:\n{log}");
-    assert_eq!(log.matches("the state store is reachable again").count(), 2, "{log}");
+    // Once per outage, not once per failed call; a server in its fast shutdown may still answer
+    // one call between two refusals, which is a flap of its own.
+    let (lost, back) = (
+        log.matches("the state store is unreachable").count(),
+        log.matches("the state store is reachable again").count(),
+    );
+    assert!((2..=3).contains(&lost), "said once per outage:\n{log}");
+    assert_eq!(back, lost, "{log}");
 }

@@ -42,10 +42,13 @@ async fn a_pushed_plugin_serves_by_digest_and_its_tag_follows_on_reload() {
     let tagged = registry.reference("civic/greeter:live");
     push(&ws, HELLO_CITY, &tagged, &[]);
     let manifest = city_from(&tagged).write(&ws);
-    let civic = Civic::run_with_admin(&[&manifest], "t0ken");
+    let civic = Civic::run_with_admin(&[&manifest], "t0ken-of-at-least-32-characters!");
     assert_eq!(get(&civic.url("/hello"), None).await.0, 200);
     push(&ws, PLAIN_PROXY, &tagged, &[]);
-    let reload = client().post(format!("http://{}/v1/reload", civic.admin_addr().await)).bearer_auth("t0ken").send();
+    let reload = client()
+        .post(format!("http://{}/v1/reload", civic.admin_addr().await))
+        .bearer_auth("t0ken-of-at-least-32-characters!")
+        .send();
     let summary: Value = reload.await.unwrap().json().await.unwrap();
     assert_eq!(summary["swapped"], 1, "{summary}");
     assert_eq!(get(&civic.url("/hello"), None).await.0, 203);

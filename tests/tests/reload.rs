@@ -57,9 +57,9 @@ async fn watch_applies_a_changed_manifest_as_a_diff_and_rejects_a_broken_one() {
 async fn post_reload_applies_the_manifests_or_answers_their_errors() {
     let ws = Workspace::new();
     let manifest = lecce(HELLO_CITY, "Ciao").write(&ws);
-    let civic = Civic::run_with_admin(&[&manifest], "t0ken");
+    let civic = Civic::run_with_admin(&[&manifest], "t0ken-of-at-least-32-characters!");
     let reload_url = format!("http://{}/v1/reload", civic.admin_addr().await);
-    let reload = || client().post(&reload_url).bearer_auth("t0ken").send();
+    let reload = || client().post(&reload_url).bearer_auth("t0ken-of-at-least-32-characters!").send();
 
     let response = reload().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -118,7 +118,7 @@ async fn a_directory_of_manifests_is_served_and_watched_for_manifests_added_and_
 async fn a_swap_during_a_reload_waits_for_it_and_is_not_lost() {
     let ws = Workspace::new();
     let manifest = lecce(HELLO_CITY, "Ciao").write(&ws);
-    let civic = Civic::run_with_admin(&[&manifest], "t0ken");
+    let civic = Civic::run_with_admin(&[&manifest], "t0ken-of-at-least-32-characters!");
     let admin = civic.admin_addr().await;
     // The new manifest gives `hello` a new slot (new config) and adds components that take a
     // while to compile, so the swap below arrives while the reload is under way.
@@ -133,11 +133,13 @@ async fn a_swap_during_a_reload_waits_for_it_and_is_not_lost() {
         city = city.component(name, wasm, "");
     }
     city.write(&ws);
-    let reload = tokio::spawn(client().post(format!("http://{admin}/v1/reload")).bearer_auth("t0ken").send());
+    let reload = tokio::spawn(
+        client().post(format!("http://{admin}/v1/reload")).bearer_auth("t0ken-of-at-least-32-characters!").send(),
+    );
     civic.wait_for_log(&["applying the manifests"], LOG_WAIT).await;
     let swap = client()
         .put(format!("http://{admin}/v1/cities/lecce/components/hello"))
-        .bearer_auth("t0ken")
+        .bearer_auth("t0ken-of-at-least-32-characters!")
         .body(std::fs::read(PLAIN_PROXY).unwrap())
         .send()
         .await

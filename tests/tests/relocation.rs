@@ -6,7 +6,7 @@ use civic_tests::{Civic, born_years_ago, client, today};
 use serde_json::{Value, json};
 use std::path::Path;
 
-const TOKEN: &str = "relocation-admin-token";
+const TOKEN: &str = "relocation-admin-token-xxxxxxxxx";
 
 /// Both example cities, with the admin API on.
 fn example_cities(data: &Path) -> Civic {

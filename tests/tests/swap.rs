@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "s3cret-admin-token";
+const TOKEN: &str = "s3cret-admin-token-xxxxxxxxxxxxx";
 const HELLO: &str = "Ciao from Lecce!\n";
 const PLAIN: &str = "plain proxy saw Method::Get /hello\n";
 
@@ -51,7 +51,7 @@ impl Host {
 #[tokio::test]
 async fn the_admin_api_wants_its_token() {
     let host = host("").await;
-    for auth in [None, Some("Bearer wrong"), Some("s3cret-admin-token"), Some("Basic czNjcmV0")] {
+    for auth in [None, Some("Bearer wrong"), Some("s3cret-admin-token-xxxxxxxxxxxxx"), Some("Basic czNjcmV0")] {
         let mut request = client().get(host.admin_url("/v1/components"));
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
@@ -118,7 +118,10 @@ async fn a_bad_version_is_refused_and_nothing_changes() {
     }
     let metrics = client().get(host.admin_url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
-    assert!(metrics.contains(r#"civic_swaps_rejected_total{city="lecce",component="hello"} 4"#), "{metrics}");
+    for (kind, count) in [("compile", 2), ("exports", 1), ("health", 1), ("links", 0), ("imports", 0)] {
+        let line = format!(r#"civic_swaps_rejected_total{{city="lecce",component="hello",kind="{kind}"}} {count}"#);
+        assert!(metrics.contains(&line), "{line}: {metrics}");
+    }
     assert!(metrics.contains(r#"civic_swaps_total{city="lecce",component="hello"} 0"#), "{metrics}");
     assert!(metrics.contains(r#"civic_requests_total{city="lecce",component="hello"} 7"#), "{metrics}");
 

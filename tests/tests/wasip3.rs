@@ -8,7 +8,7 @@ use civic_tests::{City, Civic, HTTP_P3, LINK_BENCH, TEST_TAX, Workspace, backend
 use std::time::Duration;
 
 const SWITCH: &str = "--experimental-wasip3";
-const TOKEN: &str = "wasip3-admin-token";
+const TOKEN: &str = "wasip3-admin-token-xxxxxxxxxxxxx";
 const HELLO: &str = "hello from wasi:http 0.3\n";
 
 /// Lecce with the 0.3 component `p3` at `/p3` (its `civic:tax` link to the 0.2 `flat`), and

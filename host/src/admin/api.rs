@@ -21,19 +21,17 @@ use crate::http::Host as _;
 use crate::manifest::WasmFile;
 use crate::runtime::swap::SwapError;
 use crate::runtime::watch;
-use crate::sandbox::Version;
-use crate::state::StoreError;
+use crate::sandbox::{RefusalKind, Version};
 use bytes::Bytes;
+use bytesize::ByteSize;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use subtle::ConstantTimeEq as _;
-
-/// The largest component an operator may upload.
-pub const MAX_UPLOAD: usize = 256 << 20;
 
 /// Whether `path` is the API's (the rest of the listener is the console's).
 pub fn serves(path: &str) -> bool {
@@ -75,9 +73,9 @@ pub async fn answer(admin: &Admin, request: Request<Incoming>) -> Response<Full<
         }
         (&Method::PUT, ["v1", "cities", city, "components", name]) => {
             let (city, name) = (city.to_string(), name.to_string());
-            let bytes = match Limited::new(request.into_body(), MAX_UPLOAD).collect().await {
-                Ok(body) => body.to_bytes().to_vec(),
-                Err(e) => return text(StatusCode::BAD_REQUEST, &format!("cannot read the component: {e}")),
+            let bytes = match upload(request, admin.max_upload).await {
+                Ok(bytes) => bytes,
+                Err(refused) => return refused,
             };
             let wasm = WasmFile::from_bytes(PathBuf::from("upload"), bytes);
             outcome(runtime.swap(&city, &name, wasm).await)
@@ -91,6 +89,31 @@ pub async fn answer(admin: &Admin, request: Request<Incoming>) -> Response<Full<
         },
         _ => text(StatusCode::NOT_FOUND, "no such admin endpoint"),
     }
+}
+
+/// The component in `request`'s body, read into one buffer of at most `max` bytes: a larger
+/// one is refused as soon as its `content-length` or its bytes say so.
+async fn upload(request: Request<Incoming>, max: u64) -> Result<Bytes, Response<Full<Bytes>>> {
+    let too_large = || {
+        let message = format!("the component is larger than {}, the host's --max-upload", ByteSize(max));
+        text(StatusCode::PAYLOAD_TOO_LARGE, &message)
+    };
+    let declared = request.body().size_hint().exact();
+    if declared.is_some_and(|length| length > max) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
+    let mut body = request.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| text(StatusCode::BAD_REQUEST, &format!("cannot read the component: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if (bytes.len() + data.len()) as u64 > max {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(bytes))
 }
 
 fn authorized<B>(request: &Request<B>, token: &str) -> bool {
@@ -110,14 +133,20 @@ fn outcome(result: Result<Arc<Version>, SwapError>) -> Response<Full<Bytes>> {
 }
 
 /// The status and stable kind of a swap's or rollback's refusal.
-pub fn refusal(error: &SwapError) -> (StatusCode, &'static str) {
-    match error {
-        SwapError::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found"),
-        SwapError::Refused(refusal) => (StatusCode::UNPROCESSABLE_ENTITY, refusal.kind()),
-        SwapError::NoEarlierVersion { .. } => (StatusCode::CONFLICT, "no-earlier-version"),
-        SwapError::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        SwapError::Store(StoreError::Failed(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
-    }
+fn refusal(error: &SwapError) -> (StatusCode, &'static str) {
+    let kind = error.kind();
+    let status = match kind {
+        RefusalKind::NotFound => StatusCode::NOT_FOUND,
+        RefusalKind::Compile
+        | RefusalKind::Imports
+        | RefusalKind::Exports
+        | RefusalKind::Links
+        | RefusalKind::Health => StatusCode::UNPROCESSABLE_ENTITY,
+        RefusalKind::NoEarlierVersion => StatusCode::CONFLICT,
+        RefusalKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        RefusalKind::Store => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, kind.name())
 }
 
 fn refused(status: StatusCode, kind: &str, error: &str) -> Response<Full<Bytes>> {

@@ -1,7 +1,7 @@
 //! Every slot's counters in Prometheus' text exposition format (`GET /metrics`).
 
 use crate::http::Routes;
-use crate::sandbox::{BUCKETS, Snapshot};
+use crate::sandbox::{BUCKETS, RefusalKind, Snapshot};
 use std::fmt::Write as _;
 
 pub fn render(routes: &Routes) -> String {
@@ -24,7 +24,6 @@ pub fn render(routes: &Routes) -> String {
     counter("civic_requests_total", "Requests served.", |s| s.requests);
     counter("civic_request_errors_total", "Requests answered with a 5xx status.", |s| s.errors);
     counter("civic_swaps_total", "Component versions swapped in.", |s| s.swaps);
-    counter("civic_swaps_rejected_total", "Swaps refused before going live.", |s| s.rejected_swaps);
     counter("civic_linked_calls_total", "Calls of the component's exports by other components.", |s| s.linked_calls);
     counter(
         "civic_linked_call_failures_total",
@@ -32,6 +31,17 @@ pub fn render(routes: &Routes) -> String {
         |s| s.linked_call_failures,
     );
 
+    let name = "civic_swaps_rejected_total";
+    let _ = writeln!(
+        text,
+        "# HELP {name} Swaps refused before going live, by the check they failed.\n# TYPE {name} counter"
+    );
+    for (labels, stats) in &slots {
+        for kind in RefusalKind::ALL {
+            let count = stats.rejected_swaps[kind.index()];
+            let _ = writeln!(text, "{name}{{{labels},kind=\"{}\"}} {count}", kind.name());
+        }
+    }
     let name = "civic_request_duration_seconds";
     let _ = writeln!(text, "# HELP {name} Time from routing a request to its answer's head.\n# TYPE {name} histogram");
     for (labels, stats) in &slots {

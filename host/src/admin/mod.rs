@@ -8,6 +8,7 @@ mod components;
 mod console;
 mod metrics;
 
+use crate::http as front;
 use crate::registry::{CatalogScope, Registry};
 use crate::runtime::Runtime;
 use crate::runtime::watch::Manifests;
@@ -16,10 +17,13 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 
 /// What the operators' listener works on.
 pub(crate) struct Admin {
@@ -32,14 +36,32 @@ pub(crate) struct Admin {
     pub registry: Arc<Registry>,
     /// What the console's catalogue lists.
     pub catalog: Vec<CatalogScope>,
+    /// The largest component uploaded, through the API or the console.
+    pub max_upload: u64,
 }
 
-/// Serves the admin API and the console on `listener` for as long as the host runs.
-pub(crate) async fn serve(listener: TcpListener, admin: Admin) {
+/// The most connections the admin listener holds at once; more wait in the backlog.
+const MAX_CONNECTIONS: usize = 256;
+
+/// Serves the admin API and the console on `listener` until `stop` changes, then lets requests
+/// in flight finish. A client gets `header_timeout` to send each request head, as on the public
+/// listener; an idle connection is closed after as long.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    admin: Admin,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let admin = Arc::new(admin);
     let console = Arc::new(console::Console::default());
+    let connections = GracefulShutdown::new();
+    let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok((stream, peer)) = listener.accept().await else { continue };
+        let (place, (stream, peer)) = tokio::select! {
+            accepted = async { (places.clone().acquire_owned().await, front::accept(&listener).await) } => accepted,
+            _ = stop.changed() => break,
+        };
+        let Ok(place) = place else { break };
         let (admin, console) = (admin.clone(), console.clone());
         let service = service_fn(move |request: Request<hyper::body::Incoming>| {
             let (admin, console) = (admin.clone(), console.clone());
@@ -52,12 +74,29 @@ pub(crate) async fn serve(listener: TcpListener, admin: Admin) {
                 Ok::<_, Infallible>(response)
             }
         });
-        tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .max_headers(front::MAX_HEADERS)
+            .max_buf_size(front::MAX_HEAD_BYTES)
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, "admin connection ended: {e}");
+            }
+            drop(place);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(front::DRAIN_TIMEOUT, connections.shutdown()).await.is_err() {
+        tracing::warn!("admin requests still in flight after {:?}; stopping anyway", front::DRAIN_TIMEOUT);
     }
 }
 
 fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
-    let body = serde_json::to_string(value).expect("a view serialises") + "\n";
+    let body =
+        serde_json::to_string(value).expect("views are maps of strings and numbers, which JSON always holds") + "\n";
     with_type(status, body, "application/json")
 }
 

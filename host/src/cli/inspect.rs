@@ -19,7 +19,7 @@ impl InspectCommand {
         let name = &self.component;
         let bytes = match OciReference::try_from(name.as_str()) {
             Ok(reference) => {
-                let registry = self.registry.registry(Some(&reference.registry), None);
+                let registry = self.registry.registry(Some(reference.registry()), None);
                 let threads = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
                 threads.block_on(registry.fetch(&reference))?.bytes.to_vec()
             }
@@ -46,7 +46,7 @@ impl InspectCommand {
         let mut printer = WitPrinter::default();
         printer.emit_docs(false);
         printer.print(&resolve, main, &used)?;
-        println!("{}", printer.output);
+        println!("{}", super::printable(&printer.output.to_string()));
         Ok(())
     }
 }

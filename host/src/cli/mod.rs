@@ -16,6 +16,7 @@ mod swap;
 mod up;
 
 use clap::{Parser, Subcommand};
+use std::borrow::Cow;
 
 /// Civic serves WebAssembly public-service components for cities.
 #[derive(Parser)]
@@ -70,4 +71,18 @@ impl Command {
             Self::Catalog(command) => command.execute(),
         }
     }
+}
+
+/// `text` as it may reach a terminal: control characters other than line breaks escaped
+/// (`\u{1b}`), so text from a registry or a manifest cannot move the cursor, retitle the window
+/// or hide what follows.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .flat_map(|c| if c.is_control() && c != '\n' { c.escape_default().collect() } else { vec![c] })
+            .collect(),
+    )
 }

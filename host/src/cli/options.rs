@@ -3,7 +3,7 @@
 //! reached.
 
 use crate::limits::{Limits, PoolSize, Size, Timeout};
-use crate::registry::{Credentials, Registry};
+use crate::registry::{self, Credentials, Registry};
 use crate::state::KvLimits;
 use anyhow::bail;
 
@@ -113,12 +113,26 @@ fn at_least_one(option: &str, value: u64) -> anyhow::Result<()> {
 }
 
 /// How registries are reached.
-#[derive(clap::Args, Clone, Debug, Default)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct RegistryArgs {
     /// A registry (`HOST[:PORT]`) to reach over plain HTTP although it is not on this machine
     /// (registries on this machine always may be); repeat for several.
     #[arg(long = "insecure-registry", env = "CIVIC_INSECURE_REGISTRIES", value_delimiter = ',', value_name = "HOST")]
     insecure: Vec<String>,
+
+    /// The largest component pulled from a registry, as its manifest declares it and as it is
+    /// sent.
+    #[arg(
+        long = "max-component-size",
+        env = "CIVIC_MAX_COMPONENT_SIZE",
+        default_value = "256MiB",
+        value_name = "SIZE"
+    )]
+    max_component: Size,
+
+    /// How long one pull from a registry may take, from its first request to its last byte.
+    #[arg(long = "registry-timeout", env = "CIVIC_REGISTRY_TIMEOUT", default_value = "60s", value_name = "DURATION")]
+    registry_timeout: Timeout,
 }
 
 impl RegistryArgs {
@@ -126,6 +140,7 @@ impl RegistryArgs {
     /// what is pulled under `cache_dir` when there is one.
     pub fn registry(&self, command_registry: Option<&str>, cache_dir: Option<&std::path::Path>) -> Registry {
         let insecure = self.insecure.iter().map(|host| host.to_ascii_lowercase()).collect();
-        Registry::new(Credentials::load(command_registry), insecure, cache_dir)
+        let limits = registry::Limits { max_component: self.max_component.0, timeout: self.registry_timeout.0 };
+        Registry::new(Credentials::load(command_registry), insecure, cache_dir, limits)
     }
 }

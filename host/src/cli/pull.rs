@@ -20,10 +20,10 @@ pub struct PullCommand {
 impl PullCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let reference = OciReference::try_from(self.reference.as_str()).map_err(anyhow::Error::msg)?;
-        let registry = self.registry.registry(Some(&reference.registry), None);
+        let registry = self.registry.registry(Some(reference.registry()), None);
         let threads = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let wasm = threads.block_on(registry.fetch(&reference))?;
-        let name = reference.repository.rsplit('/').next().unwrap_or("component");
+        let name = reference.repository().rsplit('/').next().unwrap_or("component");
         let output = self.output.unwrap_or_else(|| PathBuf::from(format!("{name}.wasm")));
         std::fs::write(&output, &wasm.bytes).with_context(|| format!("cannot write `{}`", output.display()))?;
         println!("pulled {} to {} (sha256 {})", wasm.path.display(), output.display(), wasm.digest);

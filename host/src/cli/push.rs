@@ -31,13 +31,13 @@ impl PushCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let reference = OciReference::try_from(self.reference.as_str()).map_err(anyhow::Error::msg)?;
         anyhow::ensure!(
-            reference.tag.is_some() && reference.digest.is_none(),
+            reference.tag().is_some() && reference.digest().is_none(),
             "push to a tag: `oci://HOST/REPOSITORY:TAG`"
         );
         let bytes = std::fs::read(&self.wasm).with_context(|| format!("cannot read `{}`", self.wasm.display()))?;
         let name = self.wasm.file_name().and_then(|n| n.to_str()).unwrap_or("component.wasm").to_owned();
         let annotations: BTreeMap<_, _> = self.annotations.into_iter().collect();
-        let registry = self.registry.registry(Some(&reference.registry), None);
+        let registry = self.registry.registry(Some(reference.registry()), None);
         let threads = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let pushed = threads.block_on(registry.push(&bytes, &name, &reference, &annotations))?;
         println!("{pushed}");

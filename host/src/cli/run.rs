@@ -5,7 +5,7 @@ use super::options::{ExperimentalArgs, KvArgs, LimitArgs, RegistryArgs};
 use crate::admin::Admin;
 use crate::engine::{Engine, EngineOptions};
 use crate::http::Host as _;
-use crate::limits::{Limits, Timeout};
+use crate::limits::{Limits, Size, Timeout};
 use crate::manifest::Parsed;
 use crate::registry::CatalogScope;
 use crate::runtime::watch::Manifests;
@@ -64,9 +64,15 @@ pub struct RunCommand {
     #[arg(long, env = "CIVIC_ADMIN", value_name = "ADDR")]
     admin: Option<SocketAddr>,
 
-    /// File holding the admin API's bearer token.
+    /// File holding the admin API's bearer token: at least 32 characters (`openssl rand -hex 32`
+    /// makes one).
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
+
+    /// The largest component uploaded to the admin API or the console; a larger one is
+    /// answered 413.
+    #[arg(long, env = "CIVIC_MAX_UPLOAD", default_value = "64MiB", value_name = "SIZE")]
+    max_upload: Size,
 
     /// Reload the manifests when they change (an invalid one is rejected and logged); a
     /// directory is watched for manifests added and removed.
@@ -104,6 +110,9 @@ pub struct RunCommand {
     pub manifests: Vec<PathBuf>,
 }
 
+/// The shortest admin token accepted.
+const MIN_TOKEN_CHARS: usize = 32;
+
 /// The options, checked before anything is loaded.
 pub struct Checked {
     defaults: Limits,
@@ -115,7 +124,7 @@ pub struct Checked {
 impl RunCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let checked = self.check()?;
-        self.serve(checked, Arc::new(Cargo::default()), None)
+        self.start(checked, Arc::new(Cargo::default()), None)
     }
 
     /// Refuses options with which the host could not serve, before any work is done.
@@ -125,12 +134,23 @@ impl RunCommand {
         let state = self.state.parse().map_err(anyhow::Error::msg)?;
         // A missing token stops the start before anything is loaded.
         let admin_token = self.admin.map(|_| read_token(self.admin_token_file.as_deref())).transpose()?;
+        // The console never refuses the right token, however many wrong ones an address sent
+        // (or its proxy's other users): safe only when guessing it is hopeless.
+        if let Some(token) = &admin_token
+            && token.chars().count() < MIN_TOKEN_CHARS
+        {
+            anyhow::bail!(
+                "the admin token has {} characters; it needs at least {MIN_TOKEN_CHARS} (make one with `openssl rand \
+                 -hex 32`)",
+                token.chars().count()
+            );
+        }
         Ok(Checked { defaults, state, kv, admin_token })
     }
 
     /// Loads the manifests (`parsed` already, when given), their plugin crates found by `cargo`,
     /// and serves their cities until Ctrl-C or SIGTERM.
-    pub fn serve(&self, checked: Checked, cargo: Arc<Cargo>, parsed: Option<Vec<Parsed>>) -> anyhow::Result<()> {
+    pub fn start(&self, checked: Checked, cargo: Arc<Cargo>, parsed: Option<Vec<Parsed>>) -> anyhow::Result<()> {
         let Checked { defaults, state: state_url, kv, admin_token } = checked;
         let data_dir = DataDir::open(&self.data_dir)?;
         let registry = Arc::new(self.registry.registry(None, Some(&data_dir.registry_cache())));
@@ -142,14 +162,14 @@ impl RunCommand {
                 None => manifests.load().await?,
             };
             let cities = &cities;
-            let (backend, versions): (SharedBackend, _) = match &state_url {
+            let (backend, postgres): (SharedBackend, _) = match &state_url {
                 StateUrl::Sqlite => (Arc::new(SqliteBackend::open(&data_dir.state_db())?), None),
                 StateUrl::Postgres(url) => {
-                    let postgres = PostgresBackend::connect(url, self.state_timeout.0).await?;
-                    let versions = postgres.versions();
-                    (Arc::new(postgres), Some(versions))
+                    let postgres = Arc::new(PostgresBackend::connect(url, self.state_timeout.0).await?);
+                    (postgres.clone(), Some(postgres))
                 }
             };
+            let versions = postgres.as_ref().map(|postgres| postgres.versions());
             // Bound now, accepting once the cities are loaded and the cluster's versions serve.
             let listener = bind(self.listen, "").await?;
             let admin = match (self.admin, admin_token) {
@@ -165,22 +185,33 @@ impl RunCommand {
             let engine = Engine::new(EngineOptions { cache_dir, pool, budgets: true, wasip3 })?;
             let runtime = Arc::new(Runtime::clustered(engine, state, &defaults, cities, cluster)?);
             runtime.join().await?;
-            // Tests and scripts read the real port from this line: keep it first and exact.
+            // Tests and scripts read the real ports from these lines: keep them first and exact.
             eprintln!("listening on http://{}", listener.local_addr()?);
-            let manifests = Arc::new(manifests);
-            if let Some((admin, token)) = admin {
+            if let Some((admin, _)) = &admin {
                 eprintln!("admin on http://{}", admin.local_addr()?);
+            }
+            if let Some(postgres) = &postgres {
+                postgres.log_migration();
+            }
+            runtime.follow_cluster();
+            let manifests = Arc::new(manifests);
+            let (stop_admin, admin_stops) = tokio::sync::watch::channel(false);
+            let admin = admin.map(|(admin, token)| {
                 let api = Admin {
                     runtime: runtime.clone(),
                     token,
                     manifests: manifests.clone(),
                     registry,
                     catalog: self.catalog.clone(),
+                    max_upload: self.max_upload.0,
                 };
-                tokio::spawn(crate::admin::serve(admin, api));
-            }
+                tokio::spawn(crate::admin::serve(admin, api, self.header_timeout.0, admin_stops))
+            });
             if self.watch {
-                tokio::spawn(crate::runtime::watch::watch(runtime.clone(), manifests));
+                let (runtime, manifests) = (runtime.clone(), manifests.clone());
+                crate::task::supervise("watch", move || {
+                    crate::runtime::watch::watch(runtime.clone(), manifests.clone())
+                });
             }
             let routes = runtime.routes();
             let slots = || routes.cities().iter().flat_map(|c| c.slots.values());
@@ -203,12 +234,17 @@ impl RunCommand {
                     tracing::info!(?drain_delay, "shutting down: not ready any more, serving on for the drain delay");
                     tokio::time::sleep(drain_delay).await;
                 }
+                let _ = stop_admin.send(true);
             };
             let threads =
                 self.threads.unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
             crate::http::serve(listener, runtime.clone(), self.header_timeout.0, threads, shutdown)
                 .await
                 .context("cannot start the serving threads")?;
+            if let Some(admin) = admin {
+                // It drains its own connections, for a bounded time.
+                let _ = admin.await;
+            }
             runtime.leave().await;
             Ok(())
         })
@@ -237,7 +273,7 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("cannot install the SIGTERM handler");
+        .expect("a SIGTERM handler installs (it fails only without a signal driver, which `enable_all` gives)");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

@@ -22,6 +22,6 @@ impl UpCommand {
             }
         }
         cargo::build(crates.iter().map(|c| &**c))?;
-        self.run.serve(checked, cargo, Some(parsed))
+        self.run.start(checked, cargo, Some(parsed))
     }
 }

@@ -7,11 +7,13 @@
 mod answer;
 mod body;
 mod guest;
+mod head;
 mod request;
 mod router;
 mod slow_head;
 mod well_known;
 
+pub(crate) use head::MAX_HEAD_BYTES;
 pub(crate) use request::{handle, probe};
 pub(crate) use router::{City, Routes};
 
@@ -41,13 +43,10 @@ pub(crate) trait Host: Send + Sync + 'static {
 }
 
 /// The most header lines a request may have; more answers 431.
-const MAX_HEADERS: usize = 100;
-
-/// The most bytes of request head buffered at once; a longer head answers 431.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_HEADERS: usize = 100;
 
 /// How long requests in flight may take to finish once shutdown starts.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `host` on `listener` until `shutdown` resolves, then drains. Connections are dealt in
 /// turn to `threads` serving threads, each a current-thread runtime that runs its connections and
@@ -75,15 +74,7 @@ pub(crate) async fn serve<H: Host>(
     let mut next = 0;
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, usually: back off instead of spinning.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
         match stream.into_std() {
@@ -102,6 +93,22 @@ pub(crate) async fn serve<H: Host>(
     Ok(())
 }
 
+/// The next connection on `listener`. A failure (out of file descriptors, usually) is logged
+/// and waited out, longer each time it repeats, rather than tried again at once in a spin.
+pub(crate) async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                tracing::warn!("cannot accept a connection: {e}; trying again in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
 /// One serving thread: serves every connection it is dealt until the channel closes, then
 /// lets requests in flight finish for up to [`DRAIN_TIMEOUT`].
 async fn serve_connections<H: Host>(
@@ -113,7 +120,7 @@ async fn serve_connections<H: Host>(
     while let Some((stream, peer)) = dealt.recv().await {
         // Nagle's algorithm only delays small responses.
         let _ = stream.set_nodelay(true);
-        let (stream, answer_408) = match slow_head::watch(stream) {
+        let (stream, answer_408) = match slow_head::watch(stream, header_timeout) {
             Ok(watched) => watched,
             Err(e) => {
                 tracing::warn!(%peer, "cannot take the connection: {e}");
@@ -134,7 +141,7 @@ async fn serve_connections<H: Host>(
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                if answer_408.after(&e) {
+                if answer_408.sent() {
                     tracing::warn!(%peer, "the client took longer than {header_timeout:?} to send its request head; answered 408");
                 } else {
                     tracing::debug!(%peer, "connection ended: {e}");

@@ -5,9 +5,10 @@
 use super::answer::{bad_gateway, busy, failure, internal_error, past_deadline, plain, too_large};
 use super::body::{BodyFault, GuardedBody, declared_length, watch_body};
 use super::guest::{self, GuestEnd};
-use super::{Host, well_known};
+use super::{Host, head, well_known};
 use crate::limits::CpuShare;
 use crate::link::Cause;
+use crate::manifest::RoutePath;
 use crate::sandbox::{Chain, Failure, Instance, Sandbox, Slot, Slots, Version};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
@@ -28,12 +29,18 @@ where
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
     let started = Instant::now();
+    let named = match head::host(&request) {
+        Ok(named) => named,
+        Err(bad) => {
+            tracing::debug!(method = %request.method(), uri = %request.uri(), "{bad}");
+            return plain(bad.status(), bad.to_string());
+        }
+    };
     if let Some(answer) = well_known::answer(host, request.uri().path()).await {
         return answer;
     }
-    let host_header = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(request.uri().host());
     let routes = host.routes();
-    let (slots, prefix, slot) = match routes.route(host_header, request.uri().path()) {
+    let (slots, prefix, slot) = match routes.route(named, request.uri().path()) {
         Ok((city, prefix, slot)) => (city.slots.clone(), HeaderValue::from_str(prefix.as_str()), slot.clone()),
         Err(no_route) => {
             tracing::debug!(method = %request.method(), uri = %request.uri(), "{no_route}");
@@ -56,7 +63,7 @@ where
         path = %request.uri().path(),
     );
     let version = slot.current();
-    let response = serve(host.sandbox(), slots, slot.clone(), version, request).instrument(span.clone()).await;
+    let response = run_handler(host.sandbox(), slots, slot.clone(), version, request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     slot.stats().record(status, elapsed);
@@ -67,21 +74,24 @@ where
 
 /// `GET path` on `version` in `slot`'s context, live or not yet: its status, and whether the whole
 /// answer could be read. How a swap checks a new version's health route.
-pub async fn probe<H: Host>(host: &H, slot: Arc<Slot>, version: Arc<Version>, path: &str) -> (StatusCode, bool) {
+pub async fn probe<H: Host>(host: &H, slot: Arc<Slot>, version: Arc<Version>, path: &RoutePath) -> (StatusCode, bool) {
     let body = Empty::<Bytes>::new().map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
-    let request = Request::get(path).header(header::HOST, "localhost").body(body).expect("a valid probe request");
-    let span = tracing::info_span!("probe", city = %slot.city(), component = %slot.name(), path);
+    // Built from parts that are valid by their types: a route path is a URI's path.
+    let mut request = Request::new(body);
+    *request.uri_mut() = path.uri();
+    request.headers_mut().insert(header::HOST, HeaderValue::from_static("localhost"));
+    let span = tracing::info_span!("probe", city = %slot.city(), component = %slot.name(), path = %path);
     let Some(city) = host.routes().cities().iter().find(|c| c.id == *slot.city()).cloned() else {
         return (StatusCode::NOT_FOUND, true);
     };
-    let response = serve(host.sandbox(), city.slots.clone(), slot, version, request).instrument(span).await;
+    let response = run_handler(host.sandbox(), city.slots.clone(), slot, version, request).instrument(span).await;
     let status = response.status();
     (status, response.into_body().collect().await.is_ok())
 }
 
 /// Runs `version`'s `wasi:http/incoming-handler` on a new instance, within the slot's limits;
 /// `slots` are its city's, for its links.
-async fn serve<B>(
+async fn run_handler<B>(
     sandbox: &Sandbox,
     slots: Arc<Slots>,
     slot: Arc<Slot>,

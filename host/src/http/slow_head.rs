@@ -2,48 +2,57 @@
 //! closes. hyper enforces the time limit (`header_read_timeout`) but closes without a word; this
 //! adds the answer, for clients that had begun a request — an idle keep-alive connection that
 //! times out is closed quietly, so a client reusing it never mistakes a 408 for its answer.
+//!
+//! The answer is written when hyper drops the connection, on the connection's own socket (one
+//! file descriptor per connection, however many are open).
 
-use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n\
 content-length: 39\r\nconnection: close\r\n\r\nthe request head took too long to send\n";
 
-/// The connection as hyper sees it, noting whether a request has begun but not been answered.
+/// The connection as hyper sees it, noting when a request began that is not answered yet.
 pub struct Watched {
     stream: TcpStream,
-    mid_request: Arc<AtomicBool>,
+    header_timeout: Duration,
+    /// When the first byte of the request being read arrived; `None` once it is answered.
+    begun: Option<Instant>,
+    answered_408: Arc<AtomicBool>,
 }
 
-/// What can still answer the client after hyper has given up on the connection.
-pub struct Answer408 {
-    socket: std::net::TcpStream,
-    mid_request: Arc<AtomicBool>,
-}
+/// Whether a connection ended with a 408.
+pub struct Answer408(Arc<AtomicBool>);
 
-/// Splits an accepted connection into hyper's side, on the runtime this is called on, and the
-/// 408 side (a duplicate handle).
-pub fn watch(stream: std::net::TcpStream) -> std::io::Result<(Watched, Answer408)> {
-    let socket = stream.try_clone()?;
-    let mid_request = Arc::new(AtomicBool::new(false));
-    let watched = Watched { stream: TcpStream::from_std(stream)?, mid_request: mid_request.clone() };
-    Ok((watched, Answer408 { socket, mid_request }))
+/// Wraps an accepted connection for hyper, on the runtime this is called on.
+pub fn watch(stream: std::net::TcpStream, header_timeout: Duration) -> std::io::Result<(Watched, Answer408)> {
+    stream.set_nonblocking(true)?;
+    let answered_408 = Arc::new(AtomicBool::new(false));
+    let stream = TcpStream::from_std(stream)?;
+    let watched = Watched { stream, header_timeout, begun: None, answered_408: answered_408.clone() };
+    Ok((watched, Answer408(answered_408)))
 }
 
 impl Answer408 {
-    /// Answers 408 if hyper ended the connection with `error` because a begun head was too slow.
-    pub fn after(self, error: &hyper::Error) -> bool {
-        if !error.is_timeout() || !self.mid_request.load(Ordering::Relaxed) {
-            return false;
+    /// Whether the client was answered 408 as its connection closed.
+    pub fn sent(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Watched {
+    /// hyper gives up on a head that took `header_timeout`: tell the client why.
+    fn drop(&mut self) {
+        if self.begun.is_some_and(|begun| begun.elapsed() >= self.header_timeout) {
+            // The socket is non-blocking; a 200-byte answer fits its send buffer, or is dropped.
+            let sent = self.stream.try_write(REQUEST_TIMEOUT).is_ok();
+            self.answered_408.store(sent, Ordering::Relaxed);
         }
-        // The socket is non-blocking; a 200-byte answer fits its send buffer, or is dropped.
-        let _ = (&self.socket).write_all(REQUEST_TIMEOUT);
-        true
     }
 }
 
@@ -51,8 +60,8 @@ impl AsyncRead for Watched {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.mid_request.store(true, Ordering::Relaxed);
+        if buf.filled().len() > before && self.begun.is_none() {
+            self.begun = Some(Instant::now());
         }
         polled
     }
@@ -90,9 +99,9 @@ impl AsyncWrite for Watched {
 
 impl Watched {
     /// Writing means answering: whatever was read so far has been dealt with.
-    fn answered(&self, polled: &Poll<std::io::Result<usize>>) {
+    fn answered(&mut self, polled: &Poll<std::io::Result<usize>>) {
         if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
-            self.mid_request.store(false, Ordering::Relaxed);
+            self.begun = None;
         }
     }
 }

@@ -9,16 +9,13 @@
 
 use super::Host;
 use super::answer::plain;
-use crate::manifest::{HOST_PATHS, RoutePath};
+use crate::manifest::{HOST_PATHS, HOST_ROUTE};
 use http::{Response, StatusCode};
-use std::sync::LazyLock;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-
-static UNDER: LazyLock<RoutePath> = LazyLock::new(|| RoutePath::try_from(HOST_PATHS.to_owned()).expect("a route path"));
 
 /// The host's answer to `path`, when the path is the host's own.
 pub async fn answer<H: Host>(host: &H, path: &str) -> Option<Response<HyperOutgoingBody>> {
-    if !UNDER.matches(path) {
+    if !HOST_ROUTE.matches(path) {
         return None;
     }
     Some(match &path[HOST_PATHS.len()..] {

@@ -1,6 +1,7 @@
 //! Checked names: a value of these types is valid by construction, so the rest of the host never
 //! re-validates a city id, a component name, a host name or a route path.
 
+use http::uri::PathAndQuery;
 use serde::Deserialize;
 use std::fmt;
 
@@ -248,21 +249,39 @@ impl fmt::Display for Contract {
 
 /// A route's path prefix (`path = "/kita"`): it matches the path itself and everything below it
 /// (`/kita`, `/kita/applications`), never a sibling that merely starts with the same letters
-/// (`/kitab`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+/// (`/kitab`). It is a URI path as `http` parses one, so the host's own requests to it (a swap's
+/// health probe) are always well-formed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(try_from = "String")]
-pub struct RoutePath(String);
+pub struct RoutePath(PathAndQuery);
 
 impl RoutePath {
     /// The prefix as written.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+
+    /// The path as a request's URI (origin-form).
+    pub fn uri(&self) -> http::Uri {
+        http::Uri::from(self.0.clone())
     }
 
     /// Whether a request path falls under this prefix.
     pub fn matches(&self, path: &str) -> bool {
-        let prefix = self.0.as_str();
+        let prefix = self.as_str();
         prefix == "/" || path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+impl PartialOrd for RoutePath {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RoutePath {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 
@@ -270,6 +289,7 @@ impl TryFrom<String> for RoutePath {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, String> {
+        let parsed = PathAndQuery::try_from(value.as_str()).ok().filter(|p| p.as_str() == value);
         let problem = if !value.starts_with('/') {
             Some("it must start with `/`")
         } else if value.len() > 1 && value.ends_with('/') {
@@ -280,25 +300,43 @@ impl TryFrom<String> for RoutePath {
             Some("it must not contain `.` or `..` segments")
         } else if value.contains(['*', '?', '#']) || value.contains(char::is_whitespace) {
             Some("it is a plain prefix: no `*`, `?`, `#` or spaces")
+        } else if !value.is_ascii() || parsed.is_none() {
+            Some(
+                "it has a character a URL path cannot hold (such as `<`, `>`, a backtick or a non-ASCII letter); write it percent-encoded, as clients send it",
+            )
         } else {
             None
         };
-        match problem {
-            None => Ok(Self(value)),
-            Some(problem) => Err(format!("invalid route path `{value}`: {problem}")),
+        match (problem, parsed) {
+            (None, Some(parsed)) => Ok(Self(parsed)),
+            (problem, _) => Err(format!("invalid route path `{value}`: {}", problem.unwrap_or("it is not a URL path"))),
         }
     }
 }
 
 impl fmt::Display for RoutePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A route or health path is always a request the host can make: `http` agrees with it.
+        #[test]
+        fn every_route_path_is_a_request_uri(path in "/[ -~]{0,30}") {
+            if let Ok(route) = RoutePath::try_from(path.clone()) {
+                let request = http::Request::get(route.uri()).body(());
+                prop_assert!(request.is_ok(), "{path:?}");
+                let uri = route.uri();
+                prop_assert_eq!(uri.path_and_query().map(|p| p.as_str()), Some(path.as_str()));
+            }
+        }
+    }
 
     #[test]
     fn kebab_ids() {
@@ -351,8 +389,12 @@ mod tests {
         assert!(!kita.matches("/"));
         let root = RoutePath::try_from("/".to_string()).unwrap();
         assert!(root.matches("/anything"));
-        for bad in ["kita", "/kita/", "/a//b", "/a/../b", "/kita/*", "/a b", "/a?x"] {
+        for bad in [
+            "kita", "/kita/", "/a//b", "/a/../b", "/kita/*", "/a b", "/a?x", "/a<b", "/a>b", "/a`b", "/straße",
+            "/a\x7f",
+        ] {
             assert!(RoutePath::try_from(bad.to_string()).is_err(), "{bad}");
         }
+        assert_eq!(RoutePath::try_from("/kita%20sud".to_string()).unwrap().uri().path(), "/kita%20sud");
     }
 }

@@ -22,7 +22,7 @@ pub use diagnostic::Diagnostics;
 pub(crate) use diagnostic::{Diagnostic, Location, SourceFile};
 pub use discover::discover;
 pub(crate) use id::{BucketName, CityId, ComponentName, Contract, HostName, Origin, RoutePath};
-pub(crate) use reference::OciReference;
+pub(crate) use reference::{OciReference, is_loopback};
 pub(crate) use source::Source;
 pub use source::{Digest, Fetch, Sources, WasmFile};
 
@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::Hash;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use toml::Spanned;
 
 /// The only manifest version this Civic reads.
@@ -41,6 +41,11 @@ pub const MANIFEST_VERSION: i64 = 1;
 
 /// The paths under which the host answers for itself (probes); no route may claim them.
 pub(crate) const HOST_PATHS: &str = "/.well-known/civic";
+
+/// [`HOST_PATHS`] as the prefix that matches them.
+pub(crate) static HOST_ROUTE: LazyLock<RoutePath> = LazyLock::new(|| {
+    RoutePath::try_from(HOST_PATHS.to_owned()).expect("the constant `/.well-known/civic` is a valid route path")
+});
 
 /// A city, resolved: everything the runtime needs to serve it.
 #[derive(Clone, Debug)]
@@ -245,8 +250,7 @@ fn parse_file(path: &Path) -> Result<Parsed, Diagnostic> {
 fn check_manifest(parsed: &Parsed, diagnostics: &mut Diagnostics) {
     let m = &parsed.manifest;
     check_unique(m.routes.iter().map(|r| (r.path.get_ref(), parsed.at(&r.path))), "route", diagnostics);
-    let host_paths = RoutePath::try_from(HOST_PATHS.to_owned()).expect("a valid route path");
-    for route in m.routes.iter().filter(|r| host_paths.matches(r.path.get_ref().as_str())) {
+    for route in m.routes.iter().filter(|r| HOST_ROUTE.matches(r.path.get_ref().as_str())) {
         let message =
             format!("route `{}` is under `{HOST_PATHS}`, where the host answers itself", route.path.get_ref());
         let note = "the host's probes live there: `/.well-known/civic/health` and `/.well-known/civic/ready`";

@@ -2,6 +2,7 @@
 
 use super::reference::{OciReference, SCHEME};
 use anyhow::Context as _;
+use bytes::Bytes;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -18,6 +19,19 @@ impl Digest {
     /// Hashes `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
         Self(Sha256::digest(bytes).into())
+    }
+
+    /// `sha256:HEX`, as OCI registries name content.
+    pub fn oci(&self) -> String {
+        format!("sha256:{self}")
+    }
+
+    /// The digest an OCI registry names `sha256:HEX` (lower case, as the distribution spec writes it).
+    pub fn from_oci(text: &str) -> Result<Self, String> {
+        match text.strip_prefix("sha256:") {
+            Some(hex) if !hex.bytes().any(|b| b.is_ascii_uppercase()) => Self::try_from(hex.to_owned()),
+            _ => Err(format!("invalid digest `{text}`: expected `sha256:` and 64 lower-case hexadecimal digits")),
+        }
     }
 }
 
@@ -57,14 +71,15 @@ pub struct WasmFile {
     pub path: PathBuf,
     /// Its content hash.
     pub digest: Digest,
-    /// Its content.
-    pub bytes: Arc<[u8]>,
+    /// Its content, shared, never copied again once read.
+    pub bytes: Bytes,
 }
 
 impl WasmFile {
     /// Wraps bytes that did not come from a manifest (an operator's upload, for example).
-    pub fn from_bytes(path: PathBuf, bytes: Vec<u8>) -> Self {
-        Self { path, digest: Digest::of(&bytes), bytes: bytes.into() }
+    pub fn from_bytes(path: PathBuf, bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        Self { path, digest: Digest::of(&bytes), bytes }
     }
 }
 

@@ -126,13 +126,14 @@ pub fn manifest(described: &Described, layer_digest: &str, layer_size: usize) ->
             target: described.interfaces.target.clone(),
         },
     };
-    let config = serde_json::to_vec(&config).expect("a config serialises");
+    let config =
+        serde_json::to_vec(&config).expect("a config is strings and lists of strings, which JSON always holds");
     let manifest = OciImageManifest {
         schema_version: 2,
         media_type: Some(MANIFEST.into()),
         config: OciDescriptor {
             media_type: CONFIG.into(),
-            digest: super::cache::sha256(&config),
+            digest: crate::manifest::Digest::of(&config).oci(),
             size: config.len() as i64,
             ..Default::default()
         },

@@ -3,7 +3,7 @@
 //! digest each tag last resolved to, so a pinned source loads with the registry down and a tag
 //! falls back to what it was.
 
-use crate::manifest::Digest;
+use crate::manifest::{Digest, OciReference};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,33 +27,34 @@ impl Cache {
         Self { dir: dir.to_path_buf(), index: Mutex::new(()) }
     }
 
-    /// The blob with `digest` (`sha256:…`), when it is here and whole.
-    pub fn blob(&self, digest: &str) -> Option<Vec<u8>> {
-        let bytes = std::fs::read(self.blob_path(digest)?).ok()?;
-        (sha256(&bytes) == digest).then_some(bytes)
+    /// The blob with `digest`, when it is here and whole.
+    pub fn blob(&self, digest: Digest) -> Option<Vec<u8>> {
+        let bytes = std::fs::read(self.blob_path(digest)).ok()?;
+        (Digest::of(&bytes) == digest).then_some(bytes)
     }
 
     /// Keeps `bytes` as the blob with `digest`; they were checked against it.
-    pub fn keep(&self, digest: &str, bytes: &[u8]) {
-        let Some(path) = self.blob_path(digest) else { return };
+    pub fn keep(&self, digest: Digest, bytes: &[u8]) {
+        let path = self.blob_path(digest);
         if let Err(e) = crate::atomic::write(&path, bytes) {
             tracing::warn!(path = %path.display(), "cannot keep a registry blob: {e}");
         }
     }
 
-    /// The manifest digest `tag` (a tagged reference) resolved to last.
-    pub fn tag(&self, tag: &str) -> Option<String> {
-        self.read_index().tags.get(tag).cloned()
+    /// The manifest digest `tagged` resolved to last.
+    pub fn tag(&self, tagged: &OciReference) -> Option<Digest> {
+        Digest::from_oci(self.read_index().tags.get(&tagged.to_string())?).ok()
     }
 
-    /// Remembers that `tag` resolved to `digest`.
-    pub fn remember(&self, tag: &str, digest: &str) {
+    /// Remembers that `tagged` resolved to `digest`.
+    pub fn remember(&self, tagged: &OciReference, digest: Digest) {
         let _one_at_a_time = self.index.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut index = self.read_index();
-        if index.tags.get(tag).map(String::as_str) == Some(digest) {
+        let (tag, digest) = (tagged.to_string(), digest.oci());
+        if index.tags.get(&tag) == Some(&digest) {
             return;
         }
-        index.tags.insert(tag.to_owned(), digest.to_owned());
+        index.tags.insert(tag, digest);
         let path = self.dir.join("index.json");
         let written = serde_json::to_vec_pretty(&index)
             .map_err(std::io::Error::other)
@@ -70,17 +71,10 @@ impl Cache {
             .unwrap_or_default()
     }
 
-    /// `DIR/blobs/sha256/HEX`, for a well-formed digest only.
-    fn blob_path(&self, digest: &str) -> Option<PathBuf> {
-        let hex = digest.strip_prefix("sha256:")?;
-        Digest::try_from(hex.to_owned()).ok()?;
-        Some(self.dir.join("blobs/sha256").join(hex))
+    /// `DIR/blobs/sha256/HEX`.
+    fn blob_path(&self, digest: Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.to_string())
     }
-}
-
-/// `sha256:HEX` of `bytes`.
-pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", Digest::of(bytes))
 }
 
 #[cfg(test)]
@@ -91,17 +85,16 @@ mod tests {
     fn blobs_are_kept_by_digest_and_checked_when_read() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let digest = sha256(b"component");
-        assert_eq!(cache.blob(&digest), None);
-        cache.keep(&digest, b"component");
-        assert_eq!(cache.blob(&digest).as_deref(), Some(&b"component"[..]));
+        let digest = Digest::of(b"component");
+        assert_eq!(cache.blob(digest), None);
+        cache.keep(digest, b"component");
+        assert_eq!(cache.blob(digest).as_deref(), Some(&b"component"[..]));
         // A blob changed on disk is not served.
-        let path = dir.path().join("blobs/sha256").join(digest.strip_prefix("sha256:").unwrap());
-        std::fs::write(path, b"tampered").unwrap();
-        assert_eq!(cache.blob(&digest), None);
-        assert_eq!(cache.blob("sha256:../../etc/passwd"), None);
+        std::fs::write(dir.path().join("blobs/sha256").join(digest.to_string()), b"tampered").unwrap();
+        assert_eq!(cache.blob(digest), None);
 
-        cache.remember("oci://r/kita:1", &digest);
-        assert_eq!(Cache::new(dir.path()).tag("oci://r/kita:1"), Some(digest));
+        let tagged = OciReference::try_from("oci://r.example/kita:1").unwrap();
+        cache.remember(&tagged, digest);
+        assert_eq!(Cache::new(dir.path()).tag(&tagged), Some(digest));
     }
 }

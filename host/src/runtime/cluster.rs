@@ -78,6 +78,13 @@ impl Cluster {
         &self.store
     }
 
+    /// The bytes of the cluster's version `number` of `slot`'s component.
+    pub(super) async fn wasm(&self, slot: &Slot, number: u64) -> Result<WasmFile, SwapError> {
+        let (city, name) = (slot.city().as_str(), slot.name().as_str());
+        let bytes = self.store.wasm(city, name, number).await.map_err(SwapError::Store)?;
+        Ok(WasmFile::from_bytes(PathBuf::from(format!("version {number} of {city}/{name}")), bytes))
+    }
+
     /// Every host seen lately, every desired version, and what each host serves.
     pub(crate) async fn rows(&self) -> Result<ClusterRows, StoreError> {
         self.store.cluster(self.forget_after).await
@@ -86,16 +93,24 @@ impl Cluster {
 
 impl Runtime {
     /// Takes this host into its cluster: says it is alive, records the manifests' sources, and
-    /// serves the cluster's versions. Then follows the cluster until the host stops.
+    /// serves the cluster's versions. [`Runtime::follow_cluster`] then keeps it there.
     pub(crate) async fn join(self: &Arc<Self>) -> anyhow::Result<()> {
         let Some(cluster) = &self.cluster else { return Ok(()) };
         cluster.store.heartbeat(&cluster.me, cluster.forget_after).await?;
         self.adopt_manifests().await?;
+        Ok(())
+    }
+
+    /// Follows the cluster and says this host is alive, in the background until the host stops.
+    pub(crate) fn follow_cluster(self: &Arc<Self>) {
+        let Some(cluster) = &self.cluster else { return };
         tracing::info!(host = cluster.id(), "joined the cluster");
         let (heartbeat, follow) = (self.clone(), self.clone());
-        tokio::spawn(async move { heartbeat.heartbeat().await });
-        tokio::spawn(async move { follow.follow().await });
-        Ok(())
+        crate::task::supervise("heartbeat", move || {
+            let runtime = heartbeat.clone();
+            async move { runtime.heartbeat().await }
+        });
+        crate::task::supervise("follow", move || follow.clone().follow());
     }
 
     /// Leaves the cluster: other hosts stop counting this one at once.
@@ -187,7 +202,7 @@ impl Runtime {
     pub(super) async fn bring(self: &Arc<Self>, slot: &Arc<Slot>, desired: &Desired) -> Result<(), SwapError> {
         let Some(cluster) = &self.cluster else { return Ok(()) };
         let current = slot.current();
-        let outcome = self.serve(slot, &current, desired).await;
+        let outcome = self.apply(cluster, slot, &current, desired).await;
         if let Err(reason) = &outcome {
             tracing::error!(city = %slot.city(), component = %slot.name(), version = desired.number,
                 "cannot serve the cluster's version: {reason}");
@@ -206,15 +221,14 @@ impl Runtime {
         outcome
     }
 
-    /// The bytes of the cluster's version `number` of `slot`'s component.
-    pub(super) async fn fetch(&self, slot: &Slot, number: u64) -> Result<WasmFile, SwapError> {
-        let cluster = self.cluster.as_ref().expect("a clustered host");
-        let (city, name) = (slot.city().as_str(), slot.name().as_str());
-        let bytes = cluster.store.wasm(city, name, number).await.map_err(SwapError::Store)?;
-        Ok(WasmFile::from_bytes(PathBuf::from(format!("version {number} of {city}/{name}")), bytes))
-    }
-
-    async fn serve(self: &Arc<Self>, slot: &Arc<Slot>, current: &Version, desired: &Desired) -> Result<(), SwapError> {
+    /// Puts `desired` live in `slot` in place of `current`, unless it is live already.
+    async fn apply(
+        self: &Arc<Self>,
+        cluster: &Cluster,
+        slot: &Arc<Slot>,
+        current: &Version,
+        desired: &Desired,
+    ) -> Result<(), SwapError> {
         let same = |version: &Version| version.prepared.digest.to_string() == desired.sha256;
         if current.number == desired.number && same(current) {
             return Ok(());
@@ -227,7 +241,7 @@ impl Runtime {
         } else if same(current) {
             slot.deploy_as(current.prepared.clone(), desired.number);
         } else {
-            let prepared = self.check(slot, self.fetch(slot, desired.number).await?).await?;
+            let prepared = self.check(slot, cluster.wasm(slot, desired.number).await?).await?;
             slot.deploy_as(prepared, desired.number);
         }
         tracing::info!(city = %city, component = %name, version = desired.number, sha256 = %desired.sha256, "serving the cluster's version");

@@ -14,7 +14,7 @@ use crate::engine::CompileError;
 use crate::http::{self, Host as _};
 use crate::link::{self, Linked};
 use crate::manifest::{RoutePath, WasmFile};
-use crate::sandbox::{HttpExport, PrepareError, Prepared, Slot, Version};
+use crate::sandbox::{HttpExport, PrepareError, Prepared, RefusalKind, Slot, Version};
 use crate::state::StoreError;
 use ::http::StatusCode;
 use std::sync::Arc;
@@ -49,14 +49,27 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// A stable name for the check, for machines (the admin API's `kind`).
-    pub fn kind(&self) -> &'static str {
+    /// Which check it failed.
+    pub fn kind(&self) -> RefusalKind {
         match self {
-            Self::Prepare(PrepareError::Compile(_)) => "compile",
-            Self::Prepare(PrepareError::Imports { .. }) => "imports",
-            Self::Prepare(PrepareError::ServesNothing(_)) | Self::Exports { .. } => "exports",
-            Self::Links(_) => "links",
-            Self::Health(_) => "health",
+            Self::Prepare(PrepareError::Compile(_)) => RefusalKind::Compile,
+            Self::Prepare(PrepareError::Imports { .. }) => RefusalKind::Imports,
+            Self::Prepare(PrepareError::ServesNothing(_)) | Self::Exports { .. } => RefusalKind::Exports,
+            Self::Links(_) => RefusalKind::Links,
+            Self::Health(_) => RefusalKind::Health,
+        }
+    }
+}
+
+impl SwapError {
+    /// Why, by name.
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            Self::NotFound { .. } => RefusalKind::NotFound,
+            Self::Refused(refusal) => refusal.kind(),
+            Self::NoEarlierVersion { .. } => RefusalKind::NoEarlierVersion,
+            Self::Store(StoreError::Unavailable(_)) => RefusalKind::Unavailable,
+            Self::Store(StoreError::Failed(_)) => RefusalKind::Store,
         }
     }
 }
@@ -78,7 +91,7 @@ impl Runtime {
         let _no_other_change = self.changes.lock().await;
         let slot = self.find(city, name)?;
         let outcome = self.check(&slot, wasm.clone()).await;
-        slot.stats().record_swap(outcome.is_ok());
+        slot.stats().record_swap(outcome.as_ref().map(|_| ()).map_err(Refusal::kind));
         let prepared =
             outcome.inspect_err(|reason| tracing::warn!(city, component = name, "swap rejected: {reason}"))?;
         let version = match &self.cluster {
@@ -117,7 +130,7 @@ impl Runtime {
                 self.check_links(&slot, &previous.prepared).map_err(SwapError::from).inspect_err(rejected)?
             }
             None => {
-                let wasm = self.fetch(&slot, back).await?;
+                let wasm = cluster.wasm(&slot, back).await?;
                 self.check(&slot, wasm).await.map_err(SwapError::from).inspect_err(rejected)?;
             }
         }
@@ -156,7 +169,7 @@ impl Runtime {
         self.check_links(slot, &prepared)?;
         if let Some(path) = slot.health() {
             let candidate = Version::candidate(prepared.clone());
-            let (status, whole) = http::probe(&**self, slot.clone(), candidate, path.as_str()).await;
+            let (status, whole) = http::probe(&**self, slot.clone(), candidate, path).await;
             if !status.is_success() {
                 return Err(HealthError::Status { path: path.clone(), status }.into());
             }

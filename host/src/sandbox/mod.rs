@@ -12,6 +12,7 @@
 mod chain;
 mod failure;
 mod instance;
+mod refusal;
 mod slot;
 mod stats;
 mod store;
@@ -19,6 +20,7 @@ mod store;
 pub(crate) use chain::Chain;
 pub(crate) use failure::{Busy, Failure};
 pub(crate) use instance::{Handler, Instance};
+pub(crate) use refusal::RefusalKind;
 pub(crate) use slot::{Slot, Slots, Version};
 pub(crate) use stats::{BUCKETS, Snapshot};
 

@@ -1,6 +1,7 @@
 //! What operators read about each component in each city: requests, errors, latency, swaps and
 //! the linked calls it answered, counted without locks on the request path.
 
+use super::RefusalKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ pub struct SlotStats {
     latency: [AtomicU64; BUCKETS.len() + 1],
     micros: AtomicU64,
     swaps: AtomicU64,
-    rejected_swaps: AtomicU64,
+    /// Swaps refused, by [`RefusalKind::index`].
+    rejected_swaps: [AtomicU64; RefusalKind::ALL.len()],
     /// Calls of its exports by other components, and those that did not return.
     linked_calls: AtomicU64,
     linked_call_failures: AtomicU64,
@@ -39,9 +41,12 @@ impl SlotStats {
         self.micros.fetch_add(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    /// Counts a swap that went live, or one that was refused.
-    pub fn record_swap(&self, accepted: bool) {
-        let counter = if accepted { &self.swaps } else { &self.rejected_swaps };
+    /// Counts a swap that went live, or one that was refused and why.
+    pub fn record_swap(&self, outcome: Result<(), RefusalKind>) {
+        let counter = match outcome {
+            Ok(()) => &self.swaps,
+            Err(kind) => &self.rejected_swaps[kind.index()],
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -72,7 +77,8 @@ pub struct Snapshot {
     pub latency: [u64; BUCKETS.len() + 1],
     pub seconds: f64,
     pub swaps: u64,
-    pub rejected_swaps: u64,
+    /// By [`RefusalKind::index`].
+    pub rejected_swaps: [u64; RefusalKind::ALL.len()],
     pub linked_calls: u64,
     pub linked_call_failures: u64,
     /// How many of the latest requests and linked calls failed in a row (0: the latest did not).
@@ -88,7 +94,7 @@ impl SlotStats {
             latency: std::array::from_fn(|i| load(&self.latency[i])),
             seconds: load(&self.micros) as f64 / 1e6,
             swaps: load(&self.swaps),
-            rejected_swaps: load(&self.rejected_swaps),
+            rejected_swaps: self.rejected_swaps.each_ref().map(load),
             linked_calls: load(&self.linked_calls),
             linked_call_failures: load(&self.linked_call_failures),
             failing: load(&self.failing),

@@ -12,6 +12,7 @@
 pub(crate) mod keyvalue;
 pub mod memory;
 pub mod postgres;
+mod schema;
 pub mod sqlite;
 
 pub use keyvalue::KvLimits;

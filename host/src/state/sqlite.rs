@@ -6,7 +6,7 @@
 //! so one failing job (an `increment` on a non-number, say) does not fail its neighbours. Reads use
 //! their own connections and never wait for the writer: WAL readers see the last commit.
 
-use super::{Backend, Namespace, StoreError, Write, add_to_counter, parse_counter};
+use super::{Backend, Namespace, StoreError, Write, add_to_counter, parse_counter, schema};
 use anyhow::{Context as _, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -15,8 +15,19 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// The schema version this host reads and writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The statements of each schema version (`PRAGMA user_version`), in order. Append; never
+/// change one that shipped.
+const MIGRATIONS: [&str; 1] = [
+    // 1: the citizens' data.
+    "CREATE TABLE kv (
+        city TEXT NOT NULL,
+        component TEXT NOT NULL,
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (city, component, bucket, key)
+    ) WITHOUT ROWID;",
+];
 
 /// The most jobs committed in one transaction, to bound the latency of the first one.
 const MAX_BATCH: usize = 512;
@@ -130,26 +141,13 @@ fn migrate(db: &mut Connection) -> anyhow::Result<()> {
     if !mode.eq_ignore_ascii_case("wal") {
         bail!("the database refused write-ahead logging (journal mode `{mode}`)");
     }
-    let version: i64 = db.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    match version {
-        0 => {
-            let tx = db.transaction()?;
-            tx.execute_batch(
-                "CREATE TABLE kv (
-                    city TEXT NOT NULL,
-                    component TEXT NOT NULL,
-                    bucket TEXT NOT NULL,
-                    key TEXT NOT NULL,
-                    value BLOB NOT NULL,
-                    PRIMARY KEY (city, component, bucket, key)
-                ) WITHOUT ROWID;",
-            )?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            tx.commit()?;
-        }
-        SCHEMA_VERSION => {}
-        newer => bail!("it has schema version {newer}, written by a newer civic (this one reads {SCHEMA_VERSION})"),
+    let tx = db.transaction()?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (to, migration) in schema::pending(&MIGRATIONS, version).map_err(anyhow::Error::msg)? {
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", to)?;
     }
+    tx.commit()?;
     Ok(())
 }
 
@@ -255,6 +253,38 @@ mod tests {
         SqliteBackend::open(&path).unwrap().write(&ns, vec![Write::Set("k".into(), b"v".to_vec())]).await.unwrap();
         let reopened = SqliteBackend::open(&path).unwrap();
         assert_eq!(reopened.get_many(&ns, &["k".into()]).await.unwrap(), vec![Some(b"v".to_vec())]);
+    }
+
+    #[test]
+    fn a_schema_no_civic_wrote_is_refused_and_not_changed() {
+        for version in [-1, i64::from(i32::MAX)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            Connection::open(&path).unwrap().pragma_update(None, "user_version", version).unwrap();
+            let error = format!("{:#}", SqliteBackend::open(&path).err().unwrap());
+            assert!(error.contains(&format!("schema version {version}")), "{error}");
+            let kept: i64 =
+                Connection::open(&path).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+            assert_eq!(kept, version);
+        }
+    }
+
+    #[test]
+    fn a_database_of_every_earlier_version_migrates() {
+        for version in 0..MIGRATIONS.len() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            let db = Connection::open(&path).unwrap();
+            for migration in &MIGRATIONS[..version] {
+                db.execute_batch(migration).unwrap();
+            }
+            db.pragma_update(None, "user_version", version as i64).unwrap();
+            drop(db);
+            SqliteBackend::open(&path).unwrap();
+            let now: i64 =
+                Connection::open(&path).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+            assert_eq!(now, MIGRATIONS.len() as i64);
+        }
     }
 
     #[test]

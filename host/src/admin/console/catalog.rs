@@ -4,6 +4,7 @@
 //! sha256, however it got there: a file, an upload or the registry).
 
 use crate::http::Routes;
+use crate::manifest::Digest;
 use crate::registry::{CatalogScope, DESCRIPTION, Entry, LICENSES, Registry, SOURCE, TITLE, VENDOR, VERSION};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -65,37 +66,36 @@ pub async fn load(registry: &Registry, scopes: &[CatalogScope], routes: &Routes)
     let mut problems = Vec::new();
     for scope in scopes {
         match tokio::time::timeout(TIMEOUT, registry.catalog(scope)).await {
-            Ok(Ok(entries)) => {
-                for entry in entries {
-                    let repository = format!("{}/{}", entry.reference.registry, entry.reference.repository);
+            Ok(Ok(found)) => {
+                for entry in found.entries {
+                    let repository = format!("{}/{}", entry.reference.registry(), entry.reference.repository());
                     services.entry(repository).or_default().push(entry);
                 }
+                problems.extend(found.problems);
             }
             Ok(Err(e)) => problems.push(e.to_string()),
             Err(_) => problems.push(format!("`{scope}` did not answer within {} s", TIMEOUT.as_secs())),
         }
     }
-    let serving: Vec<(String, String, String)> = routes
+    let serving: Vec<(Digest, String, String)> = routes
         .cities()
         .iter()
         .flat_map(|city| {
-            city.slots
-                .values()
-                .map(|slot| (slot.current().prepared.digest.to_string(), city.name.clone(), slot.name().to_string()))
+            city.slots.values().map(|slot| (slot.current().prepared.digest, city.name.clone(), slot.name().to_string()))
         })
         .collect();
     let services = services
         .into_iter()
         .map(|(repository, mut entries)| {
             let version = |e: &Entry| e.annotations.get(VERSION).and_then(|v| semver::Version::parse(v).ok());
-            entries.sort_by(|a, b| version(b).cmp(&version(a)).then_with(|| b.reference.tag.cmp(&a.reference.tag)));
+            entries.sort_by(|a, b| version(b).cmp(&version(a)).then_with(|| b.reference.tag().cmp(&a.reference.tag())));
             let newest = &entries[0];
             let annotation = |key: &str| newest.annotations.get(key).cloned();
             let contracts = |interfaces: &[String]| {
                 interfaces.iter().filter(|i| !i.starts_with("wasi:")).cloned().collect::<Vec<_>>()
             };
             Service {
-                title: annotation(TITLE).unwrap_or_else(|| newest.reference.repository.clone()),
+                title: annotation(TITLE).unwrap_or_else(|| newest.reference.repository().to_owned()),
                 description: annotation(DESCRIPTION),
                 licenses: annotation(LICENSES),
                 vendor: annotation(VENDOR),
@@ -107,10 +107,10 @@ pub async fn load(registry: &Registry, scopes: &[CatalogScope], routes: &Routes)
                 offers: entries
                     .iter()
                     .map(|entry| Offer {
-                        tag: entry.reference.tag.clone().unwrap_or_default(),
+                        tag: entry.reference.tag().unwrap_or_default().to_owned(),
                         reference: entry.reference.to_string(),
                         version: entry.annotations.get(VERSION).cloned(),
-                        sha256: entry.sha256.clone(),
+                        sha256: entry.sha256.to_string(),
                         exports: entry.exports.clone(),
                         used_by: serving
                             .iter()

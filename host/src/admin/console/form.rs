@@ -2,13 +2,14 @@
 //! file (a component to upload).
 
 use bytes::Bytes;
+use bytesize::ByteSize;
 use http::{Request, header};
 use http_body_util::{BodyExt as _, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use std::collections::HashMap;
 
 /// The largest form without a file.
-const MAX_FIELDS: usize = 64 << 10;
+const MAX_FIELDS: u64 = 64 << 10;
 
 pub struct Form {
     fields: HashMap<String, String>,
@@ -18,13 +19,13 @@ pub struct Form {
 
 pub struct Upload {
     pub name: String,
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FormError {
-    #[error("the form is larger than the {0} bytes it may be")]
-    TooLarge(usize),
+    #[error("the form is larger than {}, the most it may be (the host's --max-upload and its fields)", ByteSize(*.0))]
+    TooLarge(u64),
     #[error("the form could not be read: {0}")]
     Malformed(String),
 }
@@ -37,16 +38,20 @@ impl Form {
 }
 
 /// Reads the form in `request`'s body, a file of at most `max_file` bytes included.
-pub async fn read(request: Request<Incoming>, max_file: usize) -> Result<Form, FormError> {
+pub async fn read(request: Request<Incoming>, max_file: u64) -> Result<Form, FormError> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let Ok(boundary) = multer::parse_boundary(content_type) else {
-        let body = Limited::new(request.into_body(), MAX_FIELDS).collect().await;
+        let body = Limited::new(request.into_body(), MAX_FIELDS as usize).collect().await;
         let body = body.map_err(|_| FormError::TooLarge(MAX_FIELDS))?.to_bytes();
         let fields = form_urlencoded::parse(&body).into_owned().collect();
         return Ok(Form { fields, file: None });
     };
     let limit = max_file + MAX_FIELDS;
-    let constraints = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit as u64));
+    // A declared length over the limit is refused before a byte is read.
+    if request.body().size_hint().exact().is_some_and(|length| length > limit) {
+        return Err(FormError::TooLarge(limit));
+    }
+    let constraints = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
     let stream = request.into_body().into_data_stream();
     let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
     let mut form = Form { fields: HashMap::new(), file: None };
@@ -61,7 +66,7 @@ pub async fn read(request: Request<Incoming>, max_file: usize) -> Result<Form, F
                 let bytes: Bytes = field.bytes().await.map_err(failed)?;
                 // A file input left empty still sends a part, without name or bytes.
                 if !(file_name.is_empty() && bytes.is_empty()) {
-                    form.file = Some(Upload { name: file_name, bytes: bytes.to_vec() });
+                    form.file = Some(Upload { name: file_name, bytes });
                 }
             }
             None => {

@@ -113,7 +113,11 @@ pub fn layout(city: &CityView) -> Graph {
     for (c, names) in rows.iter().enumerate() {
         let mut y = MARGIN;
         for name in names {
-            let component = city.components.iter().find(|k| k.name == *name).expect("a component of the city");
+            let component = city
+                .components
+                .iter()
+                .find(|k| k.name == *name)
+                .expect("the graph lays out the names of the city's own components");
             let node_height = height_of(name);
             nodes.push(Node {
                 name: component.name.clone(),
@@ -132,7 +136,8 @@ pub fn layout(city: &CityView) -> Graph {
 
     // Arrows leave a box's right side spread over its height, in the order of their ends, and
     // end on the callee's left side, spread the same way; each label sits over its straight run.
-    let node = |name: &str| nodes.iter().find(|n| n.name == name).expect("a laid-out component");
+    let node =
+        |name: &str| nodes.iter().find(|n| n.name == name).expect("every component of the city was laid out above");
     let spread = |index: usize, count: usize, node: &Node| {
         let step = (node.height - 16.0) / count.max(1) as f64;
         node.y + 8.0 + step * (index as f64 + 0.5)

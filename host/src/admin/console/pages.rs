@@ -103,7 +103,7 @@ pub struct ComponentPage<'a> {
     /// Catalogue versions that could stand in for it.
     pub offers: Vec<&'a Offer>,
     pub catalog_problems: &'a [String],
-    pub max_upload: usize,
+    pub max_upload: u64,
 }
 
 #[derive(Template)]
@@ -143,7 +143,7 @@ impl ComponentPage<'_> {
     }
 
     fn max_upload_text(&self) -> String {
-        format!("{} MiB", self.max_upload >> 20)
+        bytesize::ByteSize(self.max_upload).to_string()
     }
 }
 

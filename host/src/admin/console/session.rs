@@ -100,23 +100,14 @@ impl Sessions {
         lock(&self.sessions).remove(id);
     }
 
-    /// Whether `address` may try a token now; else how long it has to wait.
-    pub fn may_try(&self, address: IpAddr) -> Result<(), Duration> {
-        match lock(&self.failures).get(&address) {
-            Some(failures) if failures.count >= ATTEMPTS && failures.since.elapsed() < WINDOW => {
-                Err(WINDOW - failures.since.elapsed())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a wrong token from `address`; how many it has tried in this window.
-    pub fn failed(&self, address: IpAddr) -> u32 {
+    /// Counts a wrong token from `address`: how many it has sent in this window, or, past
+    /// the limit, how long until it may be told again that a token is wrong.
+    pub fn failed(&self, address: IpAddr) -> Result<u32, Duration> {
         let mut failures = lock(&self.failures);
         failures.retain(|_, f| f.since.elapsed() < WINDOW);
         let entry = failures.entry(address).or_insert(Failures { count: 0, since: Instant::now() });
-        entry.count += 1;
-        entry.count
+        entry.count = entry.count.saturating_add(1);
+        if entry.count > ATTEMPTS { Err(WINDOW.saturating_sub(entry.since.elapsed())) } else { Ok(entry.count) }
     }
 
     pub fn succeeded(&self, address: IpAddr) {
@@ -127,7 +118,8 @@ impl Sessions {
 /// 256 random bits from the operating system, URL-safe.
 fn random_token() -> String {
     let mut bytes = [0; 32];
-    getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
+    getrandom::fill(&mut bytes)
+        .expect("the operating system gives random bytes (getrandom fails only without a kernel source)");
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -156,12 +148,11 @@ mod tests {
         let sessions = Sessions::default();
         let (one, other): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
         for n in 1..=ATTEMPTS {
-            assert!(sessions.may_try(one).is_ok());
-            assert_eq!(sessions.failed(one), n);
+            assert_eq!(sessions.failed(one), Ok(n));
         }
-        assert!(sessions.may_try(one).unwrap_err() <= WINDOW);
-        assert!(sessions.may_try(other).is_ok());
+        assert!(sessions.failed(one).unwrap_err() <= WINDOW);
+        assert_eq!(sessions.failed(other), Ok(1));
         sessions.succeeded(one);
-        assert!(sessions.may_try(one).is_ok());
+        assert_eq!(sessions.failed(one), Ok(1));
     }
 }

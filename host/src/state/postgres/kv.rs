@@ -21,6 +21,14 @@ impl PostgresBackend {
         Ok(Self { db: Database::connect(url, timeout).await? })
     }
 
+    /// Tells the log what connecting migrated, if anything.
+    pub fn log_migration(&self) {
+        if let Some(migrated) = self.db.migrated {
+            let (from, to) = (migrated.from, migrated.to);
+            tracing::info!(store = %self.db.url, from, to, "migrated the state store's schema");
+        }
+    }
+
     /// The cluster's versions, in the same database.
     pub(crate) fn versions(&self) -> VersionStore {
         VersionStore::new(self.db.clone())

@@ -94,6 +94,8 @@ pub struct Database {
     timeout: Duration,
     /// Whether the last call reached the server, so that a change is logged once.
     reachable: AtomicBool,
+    /// What connecting migrated, for the host to tell once it has said where it listens.
+    migrated: Option<schema::Migrated>,
 }
 
 impl Database {
@@ -114,38 +116,43 @@ impl Database {
             .create_timeout(Some(timeout))
             .recycle_timeout(Some(timeout))
             .build()?;
-        let database = Self { pool, url: url.clone(), timeout, reachable: AtomicBool::new(true) };
+        let mut database = Self { pool, url: url.clone(), timeout, reachable: AtomicBool::new(true), migrated: None };
         match tokio::time::timeout(timeout * 2, schema::migrate(&database)).await {
-            Ok(Ok(())) => Ok(Arc::new(database)),
+            Ok(Ok(migrated)) => {
+                database.migrated = migrated;
+                Ok(Arc::new(database))
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => bail!("the state store {url} did not answer within {timeout:?}"),
         }
     }
 
     /// Runs `call` within the timeout, telling the log when the server stops or starts answering.
-    async fn run<T>(&self, call: impl Future<Output = Result<T, Failure>>) -> Result<T, StoreError> {
+    async fn run<T>(&self, call: impl Future<Output = Result<T, CallError>>) -> Result<T, StoreError> {
         let outcome = match tokio::time::timeout(self.timeout, call).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(Failure::Unreachable(format!("it did not answer within {:?}", self.timeout))),
+            Err(_) => Err(CallError::Unreachable(format!("it did not answer within {:?}", self.timeout))),
         };
-        let reached = !matches!(outcome, Err(Failure::Unreachable(_)));
+        let reached = !matches!(outcome, Err(CallError::Unreachable(_)));
         if self.reachable.swap(reached, Ordering::Relaxed) != reached {
             match &outcome {
-                Err(Failure::Unreachable(cause)) => {
+                Err(CallError::Unreachable(cause)) => {
                     tracing::error!(store = %self.url, "the state store is unreachable: {cause}")
                 }
                 _ => tracing::info!(store = %self.url, "the state store is reachable again"),
             }
         }
         outcome.map_err(|failure| match failure {
-            Failure::Unreachable(cause) => StoreError::Unavailable(format!("the state store is unreachable: {cause}")),
-            Failure::Refused(error) => error,
+            CallError::Unreachable(cause) => {
+                StoreError::Unavailable(format!("the state store is unreachable: {cause}"))
+            }
+            CallError::Refused(error) => error,
         })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, Failure> {
+    async fn client(&self) -> Result<deadpool_postgres::Object, CallError> {
         self.pool.get().await.map_err(|e| {
-            Failure::Unreachable(match e {
+            CallError::Unreachable(match e {
                 PoolError::Timeout(_) => format!("no connection within {:?}", self.timeout),
                 PoolError::Backend(e) => describe(&e),
                 other => other.to_string(),
@@ -157,7 +164,7 @@ impl Database {
     async fn listen(&self, channel: &str) -> Result<Listener, StoreError> {
         let (client, mut connection) = self
             .run(async {
-                let tls = MakeRustlsConnect::new(tls_config().map_err(|e| Failure::Unreachable(e.to_string()))?);
+                let tls = MakeRustlsConnect::new(tls_config().map_err(|e| CallError::Unreachable(e.to_string()))?);
                 Ok(self.url.connect_config(self.timeout).connect(tls).await?)
             })
             .await?;
@@ -203,12 +210,12 @@ impl PostgresUrl {
 }
 
 /// Why a call failed: the server could not be reached, or it refused the call.
-enum Failure {
+enum CallError {
     Unreachable(String),
     Refused(StoreError),
 }
 
-impl From<tokio_postgres::Error> for Failure {
+impl From<tokio_postgres::Error> for CallError {
     fn from(e: tokio_postgres::Error) -> Self {
         // A closed connection or an I/O error is about reaching the server; the rest (an error
         // the server sent, a value that does not convert) is about the call.
@@ -220,7 +227,7 @@ impl From<tokio_postgres::Error> for Failure {
     }
 }
 
-impl From<StoreError> for Failure {
+impl From<StoreError> for CallError {
     fn from(e: StoreError) -> Self {
         Self::Refused(e)
     }

@@ -4,7 +4,6 @@
 //! than this host knows is refused.
 
 use super::{Database, describe};
-use anyhow::bail;
 use deadpool_postgres::PoolError;
 
 /// The schema this host reads and writes.
@@ -68,7 +67,15 @@ const MIGRATIONS: [&str; 2] = [
 /// Taken by the migration's transaction, so that hosts starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x6369_7669_6300_0001;
 
-pub(super) async fn migrate(database: &Database) -> anyhow::Result<()> {
+/// A schema brought up from one version to another.
+#[derive(Clone, Copy, Debug)]
+pub struct Migrated {
+    pub from: i32,
+    pub to: i32,
+}
+
+/// Creates or migrates the schema; what it migrated, when it did.
+pub(super) async fn migrate(database: &Database) -> anyhow::Result<Option<Migrated>> {
     let url = &database.url;
     let mut client = database.pool.get().await.map_err(|e| match e {
         PoolError::Backend(e) => anyhow::anyhow!("cannot connect to the state store {url}: {}", describe(&e)),
@@ -85,19 +92,13 @@ pub(super) async fn migrate(database: &Database) -> anyhow::Result<()> {
             0
         }
     };
-    if version > SCHEMA_VERSION {
-        bail!(
-            "the state store {url} has schema version {version}, written by a newer civic; this one knows \
-             version {SCHEMA_VERSION}: upgrade this host, or point it at another database"
-        );
-    }
-    for migration in &MIGRATIONS[version as usize..] {
+    let steps = crate::state::schema::pending(&MIGRATIONS, i64::from(version))
+        .map_err(|why| anyhow::anyhow!("cannot use the state store {url}: {why}"))?;
+    for (to, migration) in steps {
         tx.batch_execute(migration).await.map_err(fail)?;
+        let to = i32::try_from(to).unwrap_or(i32::MAX);
+        tx.execute("UPDATE civic_schema SET version = $1", &[&to]).await.map_err(fail)?;
     }
-    tx.execute("UPDATE civic_schema SET version = $1", &[&SCHEMA_VERSION]).await.map_err(fail)?;
     tx.commit().await.map_err(fail)?;
-    if version < SCHEMA_VERSION {
-        tracing::info!(store = %url, from = version, to = SCHEMA_VERSION, "migrated the state store's schema");
-    }
-    Ok(())
+    Ok((version < SCHEMA_VERSION).then_some(Migrated { from: version, to: SCHEMA_VERSION }))
 }

@@ -6,7 +6,7 @@
 //! component by an advisory lock, and `NOTIFY`s [`CHANNEL`] with `city/component` when it
 //! commits; every host `LISTEN`s and brings its slot to the desired version.
 
-use super::{Database, Failure, Listener};
+use super::{CallError, Database, Listener};
 use crate::state::StoreError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -175,7 +175,7 @@ impl VersionStore {
                 let query = "SELECT wasm FROM civic_versions WHERE city = $1 AND component = $2 AND number = $3";
                 let row = client.query_opt(query, &[&city, &component, &number]).await?;
                 let wasm: Option<Vec<u8>> = row.and_then(|row| row.get(0));
-                wasm.ok_or_else(|| Failure::Refused(StoreError::Failed(format!("version {number} has no bytes"))))
+                wasm.ok_or_else(|| CallError::Refused(StoreError::Failed(format!("version {number} has no bytes"))))
             })
             .await
     }
@@ -329,7 +329,7 @@ impl VersionStore {
         &self,
         city: &str,
         component: &str,
-        change: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, Failure>,
+        change: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, CallError>,
     ) -> Result<(T, Desired), StoreError> {
         self.db
             .run(async {
@@ -342,7 +342,9 @@ impl VersionStore {
                     .query_opt(&format!("{DESIRED} WHERE d.city = $1 AND d.component = $2"), &[&city, &component])
                     .await?;
                 let desired = row.as_ref().map(desired_row).ok_or_else(|| {
-                    Failure::Refused(StoreError::Failed(format!("no version of `{component}` in `{city}` is recorded")))
+                    CallError::Refused(StoreError::Failed(format!(
+                        "no version of `{component}` in `{city}` is recorded"
+                    )))
                 })?;
                 tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &key]).await?;
                 tx.commit().await?;
@@ -365,7 +367,7 @@ fn desired_row(row: &Row) -> Desired {
 }
 
 /// The sha256 of the component's source in the manifests, as last adopted; `None` before any.
-async fn manifest_sha256(tx: &impl GenericClient, city: &str, component: &str) -> Result<Option<String>, Failure> {
+async fn manifest_sha256(tx: &impl GenericClient, city: &str, component: &str) -> Result<Option<String>, CallError> {
     let row = tx
         .query_opt("SELECT manifest_sha256 FROM civic_desired WHERE city = $1 AND component = $2", &[&city, &component])
         .await?;
@@ -381,7 +383,7 @@ async fn insert_version(
     wasm: &[u8],
     origin: &str,
     host: &str,
-) -> Result<i64, Failure> {
+) -> Result<i64, CallError> {
     let row = tx
         .query_one(
             "INSERT INTO civic_versions (city, component, number, sha256, wasm, origin, created_by) \
@@ -401,7 +403,7 @@ async fn set_desired(
     number: i64,
     manifest_sha256: &str,
     host: &str,
-) -> Result<(), Failure> {
+) -> Result<(), CallError> {
     tx.execute(
         "INSERT INTO civic_desired (city, component, number, previous, manifest_sha256, changed_by) \
          VALUES ($1, $2, $3, NULL, $4, $5) ON CONFLICT (city, component) DO UPDATE SET \

@@ -86,6 +86,9 @@ async fn reload_and_watch_survive_a_reference_the_client_cannot_read() {
     let manifest = lecce(HELLO_CITY).write(&ws);
     let (civic, _data) = with_admin(&manifest, &["--watch"]);
     let admin = format!("http://{}", civic.admin_addr().await);
+    // Serving, so the watch has read the manifests as they were.
+    civic.wait_for_log(&["serving"], LOG_WAIT).await;
+    assert_eq!(get(&civic.url("/hello"), None).await.0, 200);
     let bad = lecce(HELLO_CITY).toml().replace(&civic_tests::toml_path(HELLO_CITY), "\"oci://a..b:5000/x:1\"");
     ws.write("lecce.toml", &bad);
     civic.wait_for_log(&["reload rejected"], LOG_WAIT).await;

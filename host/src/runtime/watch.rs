@@ -8,11 +8,11 @@
 //! which swaps a `..data` symlink to a new directory (a watch on the old file itself sees nothing).
 
 use super::{Reloaded, Runtime};
-use crate::manifest::{self, CitySpec, Diagnostics, Fetch, Parsed, Sources};
+use crate::manifest::{self, CitySpec, Diagnostic, Diagnostics, Fetch, Parsed, Sources};
 use crate::registry::Registry;
 use std::os::unix::fs::MetadataExt as _;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// How often `--watch` looks at the manifests.
@@ -24,6 +24,9 @@ pub struct Manifests {
     args: Vec<PathBuf>,
     fetch: Option<Arc<dyn Fetch>>,
     registry: Option<Arc<Registry>>,
+    /// What the watch last saw of them: from when they were named, so a change made before the
+    /// watch starts (or while it restarts) is not missed.
+    seen: Mutex<Stamps>,
 }
 
 /// What the watch compares: each manifest's path and, if it can be read, its identity.
@@ -31,7 +34,8 @@ type Stamps = Option<Vec<(PathBuf, Option<(u64, i64, i64, u64)>)>>;
 
 impl Manifests {
     pub fn new(args: Vec<PathBuf>, fetch: Option<Arc<dyn Fetch>>, registry: Option<Arc<Registry>>) -> Self {
-        Self { args, fetch, registry }
+        let seen = Mutex::new(stamps(&args));
+        Self { args, fetch, registry, seen }
     }
 
     /// Reads, checks and resolves them.
@@ -52,23 +56,24 @@ impl Manifests {
         }
         manifest::resolve(parsed, &mut sources)
     }
+}
 
-    fn stamps(&self) -> Stamps {
-        let stamp = |path: &PathBuf| {
-            let meta = std::fs::metadata(path).ok()?;
-            Some((meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len()))
-        };
-        let files = manifest::discover(&self.args).ok()?;
-        Some(
-            files
-                .into_iter()
-                .map(|path| {
-                    let identity = stamp(&path);
-                    (path, identity)
-                })
-                .collect(),
-        )
-    }
+/// The identity of every manifest `args` name.
+fn stamps(args: &[PathBuf]) -> Stamps {
+    let stamp = |path: &PathBuf| {
+        let meta = std::fs::metadata(path).ok()?;
+        Some((meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len()))
+    };
+    let files = manifest::discover(args).ok()?;
+    Some(
+        files
+            .into_iter()
+            .map(|path| {
+                let identity = stamp(&path);
+                (path, identity)
+            })
+            .collect(),
+    )
 }
 
 /// Reads the manifests again and applies them (in a cluster, records their sources); logs the
@@ -79,7 +84,11 @@ pub async fn reload(runtime: &Arc<Runtime>, manifests: &Manifests) -> Result<Rel
             // Compiling takes a while and all of a core: keep it off the threads that serve requests.
             let compiler = runtime.clone();
             let applied = tokio::task::spawn_blocking(move || compiler.reload(&cities)).await;
-            applied.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            // A compiler that panicked fails this reload, not the watch or the admin request.
+            applied.unwrap_or_else(|e| {
+                let path = manifests.args.first().map_or(Path::new("manifests"), PathBuf::as_path);
+                Err(Diagnostic::file(path, format!("the reload stopped: {e}")).into())
+            })
         }
         Err(diagnostics) => Err(diagnostics),
     };
@@ -99,15 +108,17 @@ pub async fn reload(runtime: &Arc<Runtime>, manifests: &Manifests) -> Result<Rel
 
 /// Reloads whenever the manifests change, until the host stops.
 pub async fn watch(runtime: Arc<Runtime>, manifests: Arc<Manifests>) {
-    let mut seen = manifests.stamps();
     let mut ticks = tokio::time::interval(POLL);
     loop {
         ticks.tick().await;
-        let now = manifests.stamps();
-        if now == seen {
-            continue;
+        let now = stamps(&manifests.args);
+        {
+            let mut seen = manifests.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            if *seen == now {
+                continue;
+            }
+            *seen = now;
         }
-        seen = now;
         let _ = reload(&runtime, &manifests).await;
     }
 }

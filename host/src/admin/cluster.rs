@@ -76,16 +76,15 @@ pub async fn view(runtime: &Runtime) -> Result<ClusterView, StoreError> {
         .desired
         .iter()
         .map(|desired| {
-            let served: Vec<_> =
-                rows.served.iter().filter(|s| s.city == desired.city && s.component == desired.component).collect();
+            let served: Vec<_> = rows.served.iter().filter(|s| s.key == desired.key).collect();
             let agree = rows.hosts.iter().all(|host| {
                 served.iter().any(|s| s.host == host.id && s.number == desired.number && s.refused.is_none())
             });
             Agreement {
-                city: desired.city.clone(),
-                component: desired.component.clone(),
+                city: desired.key.city.to_string(),
+                component: desired.key.component.to_string(),
                 version: desired.number,
-                sha256: desired.sha256.clone(),
+                sha256: desired.sha256.to_string(),
                 since: rfc3339(desired.changed_at),
                 by: desired.changed_by.clone(),
                 agree,
@@ -95,7 +94,7 @@ pub async fn view(runtime: &Runtime) -> Result<ClusterView, StoreError> {
                     .map(|s| Serving {
                         host: s.host.clone(),
                         version: s.number,
-                        sha256: s.sha256.clone(),
+                        sha256: s.sha256.to_string(),
                         since: rfc3339(s.since),
                         refused: s.refused.clone(),
                     })
@@ -156,12 +155,12 @@ pub async fn versions(runtime: &Runtime, city: &str, name: &str) -> Result<Optio
             .collect(),
         Some(cluster) => cluster
             .store()
-            .history(city, name)
+            .history(&slot.key())
             .await?
             .into_iter()
             .map(|v| HistoryEntry {
                 version: v.number,
-                sha256: v.sha256,
+                sha256: v.sha256.to_string(),
                 origin: v.origin,
                 created: rfc3339(v.created_at),
                 by: Some(v.created_by),

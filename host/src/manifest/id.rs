@@ -53,6 +53,36 @@ kebab_id!(
     "component name"
 );
 
+/// A component of a city: what the cluster records versions of, and names in its change
+/// notifications as `CITY/COMPONENT`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SlotKey {
+    pub city: CityId,
+    pub component: ComponentName,
+}
+
+impl SlotKey {
+    /// The key of `city`'s `component`, names read from outside (the database, a notification).
+    pub fn of(city: String, component: String) -> Result<Self, String> {
+        Ok(Self { city: city.try_into()?, component: component.try_into()? })
+    }
+}
+
+impl fmt::Display for SlotKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.city, self.component)
+    }
+}
+
+impl std::str::FromStr for SlotKey {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (city, component) = text.split_once('/').ok_or_else(|| format!("`{text}` is not `CITY/COMPONENT`"))?;
+        Self::of(city.to_owned(), component.to_owned())
+    }
+}
+
 fn check_kebab(value: &str, what: &str) -> Result<(), String> {
     let well_formed = value.len() <= MAX_ID_LEN
         && value.starts_with(|c: char| c.is_ascii_lowercase())
@@ -335,6 +365,15 @@ mod tests {
                 let uri = route.uri();
                 prop_assert_eq!(uri.path_and_query().map(|p| p.as_str()), Some(path.as_str()));
             }
+        }
+    }
+
+    #[test]
+    fn slot_keys_read_back_as_themselves() {
+        let key: SlotKey = "lecce/local-tax".parse().unwrap();
+        assert_eq!(key.to_string(), "lecce/local-tax");
+        for bad in ["lecce", "lecce/Tax", "/tax", "lecce/tax/x"] {
+            assert!(bad.parse::<SlotKey>().is_err(), "{bad}");
         }
     }
 

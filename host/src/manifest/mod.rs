@@ -21,7 +21,7 @@ mod source;
 pub use diagnostic::Diagnostics;
 pub(crate) use diagnostic::{Diagnostic, Location, SourceFile};
 pub use discover::discover;
-pub(crate) use id::{BucketName, CityId, ComponentName, Contract, HostName, Origin, RoutePath};
+pub(crate) use id::{BucketName, CityId, ComponentName, Contract, HostName, Origin, RoutePath, SlotKey};
 pub(crate) use reference::{OciReference, is_loopback};
 pub(crate) use source::Source;
 pub use source::{Digest, Fetch, Sources, WasmFile};

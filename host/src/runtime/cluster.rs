@@ -16,7 +16,7 @@
 use super::Runtime;
 use super::swap::SwapError;
 use crate::http::Host as _;
-use crate::manifest::WasmFile;
+use crate::manifest::{SlotKey, WasmFile};
 use crate::sandbox::{Slot, Version};
 use crate::state::StoreError;
 use crate::state::postgres::{ClusterRows, Desired, HostRow, Served, VersionStore};
@@ -41,7 +41,7 @@ pub struct Cluster {
     /// Hosts silent for this long are forgotten.
     forget_after: Duration,
     /// What this host last reported of each component, so it reports only changes.
-    reported: Mutex<HashMap<(String, String), Report>>,
+    reported: Mutex<HashMap<SlotKey, Report>>,
 }
 
 /// A version number served, and why the desired one is not, when it is not.
@@ -62,7 +62,7 @@ impl Cluster {
 
     /// Tells the cluster what this host serves of a component, if that changed.
     async fn report(&self, served: Served) {
-        let key = (served.city.clone(), served.component.clone());
+        let key = served.key.clone();
         let now = (served.number, served.refused.clone());
         let changed = self.reported.lock().unwrap_or_else(PoisonError::into_inner).get(&key) != Some(&now);
         if changed && self.store.report(&served).await.is_ok() {
@@ -80,9 +80,9 @@ impl Cluster {
 
     /// The bytes of the cluster's version `number` of `slot`'s component.
     pub(super) async fn wasm(&self, slot: &Slot, number: u64) -> Result<WasmFile, SwapError> {
-        let (city, name) = (slot.city().as_str(), slot.name().as_str());
-        let bytes = self.store.wasm(city, name, number).await.map_err(SwapError::Store)?;
-        Ok(WasmFile::from_bytes(PathBuf::from(format!("version {number} of {city}/{name}")), bytes))
+        let key = slot.key();
+        let bytes = self.store.wasm(&key, number).await.map_err(SwapError::Store)?;
+        Ok(WasmFile::from_bytes(PathBuf::from(format!("version {number} of {key}")), bytes))
     }
 
     /// Every host seen lately, every desired version, and what each host serves.
@@ -129,8 +129,7 @@ impl Runtime {
             self.routes().cities().iter().flat_map(|c| c.slots.values().cloned().collect::<Vec<_>>()).collect();
         for slot in &slots {
             let wasm = slot.manifest_wasm();
-            let (city, name) = (slot.city().as_str(), slot.name().as_str());
-            let desired = cluster.store.adopt(city, name, &wasm.digest.to_string(), &wasm.bytes, cluster.id()).await?;
+            let desired = cluster.store.adopt(&slot.key(), wasm.digest, &wasm.bytes, cluster.id()).await?;
             // A version this host cannot serve is reported; it keeps what it has.
             let _ = self.bring(slot, &desired).await;
         }
@@ -180,7 +179,7 @@ impl Runtime {
         let Ok(desired) = cluster.store.desired().await else { return };
         let _no_other_change = self.changes.lock().await;
         for desired in &desired {
-            if let Some(slot) = self.slot(&desired.city, &desired.component) {
+            if let Some(slot) = self.slot(desired.key.city.as_str(), desired.key.component.as_str()) {
                 let _ = self.bring(&slot, desired).await;
             }
         }
@@ -188,11 +187,14 @@ impl Runtime {
 
     /// Brings the slot a notification (`city/component`) names to its desired version.
     async fn reconcile_one(self: &Arc<Self>, changed: &str) {
-        let Some((city, component)) = changed.split_once('/') else { return };
+        let key: SlotKey = match changed.parse() {
+            Ok(key) => key,
+            Err(e) => return tracing::warn!("a change notification that names no component: {e}"),
+        };
         let Some(cluster) = &self.cluster else { return };
-        let Ok(Some(desired)) = cluster.store.desired_of(city, component).await else { return };
+        let Ok(Some(desired)) = cluster.store.desired_of(&key).await else { return };
         let _no_other_change = self.changes.lock().await;
-        if let Some(slot) = self.slot(city, component) {
+        if let Some(slot) = self.slot(key.city.as_str(), key.component.as_str()) {
             let _ = self.bring(&slot, &desired).await;
         }
     }
@@ -210,10 +212,9 @@ impl Runtime {
         let serving = slot.current();
         let served = Served {
             host: cluster.id().to_owned(),
-            city: slot.city().to_string(),
-            component: slot.name().to_string(),
+            key: slot.key(),
             number: serving.number,
-            sha256: serving.prepared.digest.to_string(),
+            sha256: serving.prepared.digest,
             since: serving.since,
             refused: outcome.as_ref().err().map(ToString::to_string),
         };
@@ -229,7 +230,7 @@ impl Runtime {
         current: &Version,
         desired: &Desired,
     ) -> Result<(), SwapError> {
-        let same = |version: &Version| version.prepared.digest.to_string() == desired.sha256;
+        let same = |version: &Version| version.prepared.digest == desired.sha256;
         if current.number == desired.number && same(current) {
             return Ok(());
         }

@@ -97,8 +97,8 @@ impl Runtime {
         let version = match &self.cluster {
             None => slot.deploy(prepared),
             Some(cluster) => {
-                let (sha256, origin, host) = (wasm.digest.to_string(), wasm.path.display().to_string(), cluster.id());
-                let recorded = cluster.store().record(city, name, &sha256, &wasm.bytes, &origin, host).await;
+                let (origin, host) = (wasm.path.display().to_string(), cluster.id());
+                let recorded = cluster.store().record(&slot.key(), wasm.digest, &wasm.bytes, &origin, host).await;
                 let desired = recorded.map_err(SwapError::Store)?;
                 slot.deploy_as(prepared, desired.number)
             }
@@ -122,7 +122,7 @@ impl Runtime {
             tracing::info!(city, component = name, version = version.number, sha256 = %version.prepared.digest, "rolled back");
             return Ok(version);
         };
-        let desired = cluster.store().desired_of(city, name).await.map_err(SwapError::Store)?;
+        let desired = cluster.store().desired_of(&slot.key()).await.map_err(SwapError::Store)?;
         let back = desired.and_then(|desired| desired.previous).ok_or_else(earlier)?;
         // Checked before it is recorded, as a swap is: a version that cannot serve here changes nothing.
         match slot.previous().filter(|previous| previous.number == back) {
@@ -134,7 +134,7 @@ impl Runtime {
                 self.check(&slot, wasm).await.map_err(SwapError::from).inspect_err(rejected)?;
             }
         }
-        let rolled = cluster.store().roll_back(city, name, cluster.id()).await.map_err(SwapError::Store)?;
+        let rolled = cluster.store().roll_back(&slot.key(), cluster.id()).await.map_err(SwapError::Store)?;
         self.bring(&slot, &rolled.ok_or_else(earlier)?).await?;
         let version = slot.current();
         tracing::info!(city, component = name, version = version.number, sha256 = %version.prepared.digest, "rolled back");

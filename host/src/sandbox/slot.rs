@@ -10,7 +10,7 @@ use super::Prepared;
 use super::stats::SlotStats;
 use super::store::Grants;
 use crate::limits::Limits;
-use crate::manifest::{CityId, ComponentName, ComponentSpec, Location, RoutePath, WasmFile};
+use crate::manifest::{CityId, ComponentName, ComponentSpec, Location, RoutePath, SlotKey, WasmFile};
 use crate::state::State;
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
@@ -84,6 +84,11 @@ impl Slot {
 
     pub fn name(&self) -> &ComponentName {
         &self.name
+    }
+
+    /// Its city and name, as the cluster names it.
+    pub fn key(&self) -> SlotKey {
+        SlotKey { city: self.city.clone(), component: self.name.clone() }
     }
 
     pub fn grants(&self) -> &Grants {

@@ -7,6 +7,7 @@
 //! commits; every host `LISTEN`s and brings its slot to the desired version.
 
 use super::{CallError, Database, Listener};
+use crate::manifest::{Digest, SlotKey};
 use crate::state::StoreError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,7 +19,7 @@ pub(crate) const CHANNEL: &str = "civic_versions";
 /// One recorded version of a component.
 pub(crate) struct VersionRow {
     pub number: u64,
-    pub sha256: String,
+    pub sha256: Digest,
     /// `manifest` or `upload`.
     pub origin: String,
     pub created_at: SystemTime,
@@ -29,10 +30,9 @@ pub(crate) struct VersionRow {
 /// The version a component should serve in the whole cluster.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Desired {
-    pub city: String,
-    pub component: String,
+    pub key: SlotKey,
     pub number: u64,
-    pub sha256: String,
+    pub sha256: Digest,
     /// What a rollback brings back.
     pub previous: Option<u64>,
     pub changed_at: SystemTime,
@@ -52,10 +52,9 @@ pub(crate) struct HostRow {
 /// What one host serves of one component.
 pub(crate) struct Served {
     pub host: String,
-    pub city: String,
-    pub component: String,
+    pub key: SlotKey,
     pub number: u64,
-    pub sha256: String,
+    pub sha256: Digest,
     pub since: SystemTime,
     /// Why the host does not serve the desired version, when it cannot.
     pub refused: Option<String>,
@@ -85,16 +84,11 @@ impl VersionStore {
     /// records it as version 1; a host whose manifest changed the source records it as a new
     /// version, which every host then serves; otherwise nothing changes (a version swapped in
     /// since stays). The desired version, after.
-    pub async fn adopt(
-        &self,
-        city: &str,
-        component: &str,
-        sha256: &str,
-        wasm: &[u8],
-        host: &str,
-    ) -> Result<Desired, StoreError> {
+    pub async fn adopt(&self, key: &SlotKey, sha256: Digest, wasm: &[u8], host: &str) -> Result<Desired, StoreError> {
+        let (city, component, sha256) = (key.city.as_str(), key.component.as_str(), sha256.to_string());
+        let sha256 = sha256.as_str();
         let ((), desired) = self
-            .change(city, component, async |tx| {
+            .change(key, async |tx| {
                 let manifest = manifest_sha256(tx, city, component).await?;
                 if manifest.as_deref() != Some(sha256) {
                     let number = insert_version(tx, city, component, sha256, wasm, "manifest", host).await?;
@@ -110,15 +104,16 @@ impl VersionStore {
     /// `city`'s `component` and makes it the desired one.
     pub async fn record(
         &self,
-        city: &str,
-        component: &str,
-        sha256: &str,
+        key: &SlotKey,
+        sha256: Digest,
         wasm: &[u8],
         origin: &str,
         host: &str,
     ) -> Result<Desired, StoreError> {
+        let (city, component, sha256) = (key.city.as_str(), key.component.as_str(), sha256.to_string());
+        let sha256 = sha256.as_str();
         let ((), desired) = self
-            .change(city, component, async |tx| {
+            .change(key, async |tx| {
                 let number = insert_version(tx, city, component, sha256, wasm, origin, host).await?;
                 let manifest = manifest_sha256(tx, city, component).await?;
                 set_desired(tx, city, component, number, manifest.as_deref().unwrap_or(sha256), host).await
@@ -129,9 +124,10 @@ impl VersionStore {
 
     /// Makes the version before the desired one desired again (and the desired one the one a
     /// further rollback brings back); `None` when there is none.
-    pub async fn roll_back(&self, city: &str, component: &str, host: &str) -> Result<Option<Desired>, StoreError> {
+    pub async fn roll_back(&self, key: &SlotKey, host: &str) -> Result<Option<Desired>, StoreError> {
+        let (city, component) = (key.city.as_str(), key.component.as_str());
         let (rolled, desired) = self
-            .change(city, component, async |tx| {
+            .change(key, async |tx| {
                 let updated = tx
                     .execute(
                         "UPDATE civic_desired SET number = previous, previous = number, changed_at = now(), \
@@ -150,25 +146,26 @@ impl VersionStore {
         self.db
             .run(async {
                 let client = self.db.client().await?;
-                Ok(client.query(DESIRED, &[]).await?.iter().map(desired_row).collect())
+                client.query(DESIRED, &[]).await?.iter().map(desired_row).collect()
             })
             .await
     }
 
     /// The desired version of `city`'s `component`, if one is recorded.
-    pub async fn desired_of(&self, city: &str, component: &str) -> Result<Option<Desired>, StoreError> {
+    pub async fn desired_of(&self, key: &SlotKey) -> Result<Option<Desired>, StoreError> {
+        let (city, component) = (key.city.as_str(), key.component.as_str());
         self.db
             .run(async {
                 let client = self.db.client().await?;
                 let query = format!("{DESIRED} WHERE d.city = $1 AND d.component = $2");
-                Ok(client.query_opt(&query, &[&city, &component]).await?.as_ref().map(desired_row))
+                client.query_opt(&query, &[&city, &component]).await?.as_ref().map(desired_row).transpose()
             })
             .await
     }
 
     /// The bytes of version `number` of `city`'s `component`.
-    pub async fn wasm(&self, city: &str, component: &str, number: u64) -> Result<Vec<u8>, StoreError> {
-        let number = number as i64;
+    pub async fn wasm(&self, key: &SlotKey, number: u64) -> Result<Vec<u8>, StoreError> {
+        let (city, component, number) = (key.city.as_str(), key.component.as_str(), number as i64);
         self.db
             .run(async {
                 let client = self.db.client().await?;
@@ -181,7 +178,8 @@ impl VersionStore {
     }
 
     /// Every version of `city`'s `component`, newest first.
-    pub async fn history(&self, city: &str, component: &str) -> Result<Vec<VersionRow>, StoreError> {
+    pub async fn history(&self, key: &SlotKey) -> Result<Vec<VersionRow>, StoreError> {
+        let (city, component) = (key.city.as_str(), key.component.as_str());
         self.db
             .run(async {
                 let client = self.db.client().await?;
@@ -192,16 +190,17 @@ impl VersionStore {
                         &[&city, &component],
                     )
                     .await?;
-                Ok(rows
-                    .iter()
-                    .map(|row| VersionRow {
-                        number: row.get::<_, i64>(0) as u64,
-                        sha256: row.get(1),
-                        origin: row.get(2),
-                        created_at: row.get(3),
-                        created_by: row.get(4),
+                rows.iter()
+                    .map(|row| {
+                        Ok(VersionRow {
+                            number: row.get::<_, i64>(0) as u64,
+                            sha256: digest(row.get(1))?,
+                            origin: row.get(2),
+                            created_at: row.get(3),
+                            created_by: row.get(4),
+                        })
                     })
-                    .collect())
+                    .collect()
             })
             .await
     }
@@ -242,7 +241,8 @@ impl VersionStore {
 
     /// What this host serves of one component now.
     pub async fn report(&self, served: &Served) -> Result<(), StoreError> {
-        let number = served.number as i64;
+        let (number, sha256) = (served.number as i64, served.sha256.to_string());
+        let (city, component) = (served.key.city.as_str(), served.key.component.as_str());
         self.db
             .run(async {
                 let client = self.db.client().await?;
@@ -252,15 +252,7 @@ impl VersionStore {
                          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (host, city, component) DO UPDATE SET \
                          number = EXCLUDED.number, sha256 = EXCLUDED.sha256, since = EXCLUDED.since, \
                          refused = EXCLUDED.refused",
-                        &[
-                            &served.host,
-                            &served.city,
-                            &served.component,
-                            &number,
-                            &served.sha256,
-                            &served.since,
-                            &served.refused,
-                        ],
+                        &[&served.host, &city, &component, &number, &sha256, &served.since, &served.refused],
                     )
                     .await?;
                 Ok(())
@@ -302,18 +294,20 @@ impl VersionStore {
                     .await?;
                 let served = served
                     .iter()
-                    .map(|row| Served {
-                        host: row.get(0),
-                        city: row.get(1),
-                        component: row.get(2),
-                        number: row.get::<_, i64>(3) as u64,
-                        sha256: row.get(4),
-                        since: row.get(5),
-                        refused: row.get(6),
+                    .map(|row| {
+                        Ok(Served {
+                            host: row.get(0),
+                            key: slot_key(row.get(1), row.get(2))?,
+                            number: row.get::<_, i64>(3) as u64,
+                            sha256: digest(row.get(4))?,
+                            since: row.get(5),
+                            refused: row.get(6),
+                        })
                     })
-                    .filter(|served| hosts.iter().any(|host| host.id == served.host))
-                    .collect();
-                Ok(ClusterRows { now, hosts, desired: desired.iter().map(desired_row).collect(), served })
+                    .filter(|served| served.as_ref().map_or(true, |s| hosts.iter().any(|host| host.id == s.host)))
+                    .collect::<Result<_, CallError>>()?;
+                let desired = desired.iter().map(desired_row).collect::<Result<_, _>>()?;
+                Ok(ClusterRows { now, hosts, desired, served })
             })
             .await
     }
@@ -327,21 +321,20 @@ impl VersionStore {
     /// change, and answers what `change` said with the desired version as it leaves it.
     async fn change<T>(
         &self,
-        city: &str,
-        component: &str,
+        key: &SlotKey,
         change: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, CallError>,
     ) -> Result<(T, Desired), StoreError> {
         self.db
             .run(async {
                 let mut client = self.db.client().await?;
                 let tx = client.transaction().await?;
-                let key = format!("{city}/{component}");
+                let (city, component, key) = (key.city.as_str(), key.component.as_str(), key.to_string());
                 tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key]).await?;
                 let changed = change(&tx).await?;
                 let row = tx
                     .query_opt(&format!("{DESIRED} WHERE d.city = $1 AND d.component = $2"), &[&city, &component])
                     .await?;
-                let desired = row.as_ref().map(desired_row).ok_or_else(|| {
+                let desired = row.as_ref().map(desired_row).transpose()?.ok_or_else(|| {
                     CallError::Refused(StoreError::Failed(format!(
                         "no version of `{component}` in `{city}` is recorded"
                     )))
@@ -354,16 +347,15 @@ impl VersionStore {
     }
 }
 
-fn desired_row(row: &Row) -> Desired {
-    Desired {
-        city: row.get(0),
-        component: row.get(1),
+fn desired_row(row: &Row) -> Result<Desired, CallError> {
+    Ok(Desired {
+        key: slot_key(row.get(0), row.get(1))?,
         number: row.get::<_, i64>(2) as u64,
-        sha256: row.get(3),
+        sha256: digest(row.get(3))?,
         previous: row.get::<_, Option<i64>>(4).map(|n| n as u64),
         changed_at: row.get(5),
         changed_by: row.get(6),
-    }
+    })
 }
 
 /// The sha256 of the component's source in the manifests, as last adopted; `None` before any.
@@ -413,4 +405,15 @@ async fn set_desired(
     )
     .await?;
     Ok(())
+}
+
+/// The key in a row's city and component columns; a row no host could have written is an error
+/// of the call, never a panic.
+fn slot_key(city: String, component: String) -> Result<SlotKey, CallError> {
+    SlotKey::of(city, component).map_err(|e| CallError::Refused(StoreError::Failed(format!("state store: {e}"))))
+}
+
+/// The digest in a row's sha256 column.
+fn digest(hex: String) -> Result<Digest, CallError> {
+    Digest::try_from(hex).map_err(|e| CallError::Refused(StoreError::Failed(format!("state store: {e}"))))
 }

@@ -140,14 +140,13 @@ async fn answer(mut stream: TcpStream, counts: Arc<Counts>) {
     counts.requests.fetch_add(1, Ordering::Relaxed);
     let head = String::from_utf8_lossy(&head).into_owned();
     let target = head.split(' ').nth(1).unwrap_or("/").to_owned();
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let path = target.split_once('?').map_or(target.as_str(), |(path, _)| path);
     let json = "application/json";
     let manifest_type = "application/vnd.oci.image.manifest.v1+json";
     match path {
         "/v2/" => whole(&mut stream, "200 OK", json, b"{}", None).await,
         "/v2/_catalog" => {
             counts.catalogue_pages.fetch_add(1, Ordering::Relaxed);
-            let _ = query;
             // The same full page whatever `last` says: a registry that pages forever.
             let mut names: Vec<String> = ["a!b", "UPPER/kita", "civic/kita", "huge/layer", "lying/layer"]
                 .into_iter()
@@ -209,9 +208,11 @@ async fn endless(stream: &mut TcpStream, counts: &Counts, drip: Option<Duration>
         return;
     }
     let chunk = vec![b' '; if drip.is_some() { 1 } else { 64 << 10 }];
+    // The pace of a slow registry, not a wait in a test: it ends when the host hangs up.
+    let mut pace = drip.map(|drip| tokio::time::interval_at(tokio::time::Instant::now() + drip, drip));
     loop {
-        if let Some(drip) = drip {
-            tokio::time::sleep(drip).await;
+        if let Some(pace) = &mut pace {
+            pace.tick().await;
         }
         if stream.write_all(&chunk).await.is_err() {
             return;

@@ -7,6 +7,7 @@ use civic_tests::{
     City, Civic, HELLO_CITY, PLAIN_PROXY, Workspace, civic, client, client_not_following, get, raw_http,
 };
 use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -25,14 +26,34 @@ fn run(args: &[&str], dir: &Path) -> (Option<i32>, String, String) {
     (output.status.code(), text(&output.stdout), text(&output.stderr))
 }
 
-/// A host with the admin API, started with `extra` options.
-fn with_admin(manifest: &Path, extra: &[&str]) -> (Civic, tempfile::TempDir) {
-    let data = tempfile::tempdir().unwrap();
-    let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.path().as_os_str()];
-    args.extend(["--admin", "127.0.0.1:0"].map(std::ffi::OsStr::new));
-    args.extend(extra.iter().map(std::ffi::OsStr::new));
-    args.push(manifest.as_os_str());
-    (Civic::start("run", &args, &[("CIVIC_ADMIN_TOKEN", TOKEN.as_ref())]), data)
+/// Lecce served with the admin API, started with `extra` options, once it serves.
+struct Host {
+    civic: Civic,
+    /// Where the admin API listens.
+    admin: SocketAddr,
+    /// Where `lecce.toml` is.
+    ws: Workspace,
+    _data: tempfile::TempDir,
+}
+
+impl Host {
+    async fn start(extra: &[&str]) -> Self {
+        let (ws, data) = (Workspace::new(), tempfile::tempdir().unwrap());
+        let manifest = lecce(HELLO_CITY).write(&ws);
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.path().as_os_str()];
+        args.extend(["--admin", "127.0.0.1:0"].map(std::ffi::OsStr::new));
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        args.push(manifest.as_os_str());
+        let civic = Civic::start("run", &args, &[("CIVIC_ADMIN_TOKEN", TOKEN.as_ref())]);
+        let admin = civic.admin_addr().await;
+        civic.wait_for_log(&["serving"], LOG_WAIT).await;
+        Self { civic, admin, ws, _data: data }
+    }
+
+    /// `http://ADMIN`.
+    fn admin_url(&self) -> String {
+        format!("http://{}", self.admin)
+    }
 }
 
 fn lecce(source: &str) -> City {
@@ -82,12 +103,8 @@ fn a_route_or_health_path_a_request_cannot_carry_is_a_manifest_error() {
 
 #[tokio::test]
 async fn reload_and_watch_survive_a_reference_the_client_cannot_read() {
-    let ws = Workspace::new();
-    let manifest = lecce(HELLO_CITY).write(&ws);
-    let (civic, _data) = with_admin(&manifest, &["--watch"]);
-    let admin = format!("http://{}", civic.admin_addr().await);
-    // Serving, so the watch has read the manifests as they were.
-    civic.wait_for_log(&["serving"], LOG_WAIT).await;
+    let host = Host::start(&["--watch"]).await;
+    let (civic, ws, admin) = (&host.civic, &host.ws, host.admin_url());
     assert_eq!(get(&civic.url("/hello"), None).await.0, 200);
     let bad = lecce(HELLO_CITY).toml().replace(&civic_tests::toml_path(HELLO_CITY), "\"oci://a..b:5000/x:1\"");
     ws.write("lecce.toml", &bad);
@@ -99,7 +116,7 @@ async fn reload_and_watch_survive_a_reference_the_client_cannot_read() {
 
     // The watch is still there: a valid edit is applied.
     let before = civic.log_lines();
-    lecce(HELLO_CITY).route("/hello-again", "hello").write(&ws);
+    lecce(HELLO_CITY).route("/hello-again", "hello").write(ws);
     civic.wait_for_log_after(before, &["reloaded the manifests"], LOG_WAIT).await;
     assert_eq!(get(&civic.url("/hello-again"), None).await.0, 200);
 }
@@ -130,9 +147,8 @@ async fn a_hostile_catalogue_ends_skips_what_is_not_a_reference_and_escapes_its_
     assert_eq!(code, Some(2), "{stderr}");
 
     // The console lists what it can and says what it left out; its component pages still work.
-    let manifest = lecce(HELLO_CITY).write(&ws);
-    let (civic, _data) = with_admin(&manifest, &["--catalog", &rogue.host()]);
-    let admin = format!("http://{}", civic.admin_addr().await);
+    let host = Host::start(&["--catalog", &rogue.host()]).await;
+    let admin = host.admin_url();
     let session = civic_tests::console_session(&admin, TOKEN).await;
     for page in ["/catalog", "/cities/lecce/components/hello"] {
         let answer = client().get(format!("{admin}{page}")).header("cookie", &session).send().await.unwrap();
@@ -178,10 +194,8 @@ fn a_registry_cannot_make_a_pull_hold_more_than_its_bounds_or_last_past_its_dead
 
 #[tokio::test]
 async fn sign_in_redirects_only_within_the_console_and_the_right_token_is_never_locked_out() {
-    let ws = Workspace::new();
-    let manifest = lecce(HELLO_CITY).write(&ws);
-    let (civic, _data) = with_admin(&manifest, &[]);
-    let admin = format!("http://{}", civic.admin_addr().await);
+    let host = Host::start(&[]).await;
+    let admin = host.admin_url();
     let http = client_not_following();
     let sign_in = |token: &'static str, next: &'static str| {
         http.post(format!("{admin}/sign-in")).form(&[("token", token), ("next", next)]).send()
@@ -204,10 +218,8 @@ async fn sign_in_redirects_only_within_the_console_and_the_right_token_is_never_
 
 #[tokio::test]
 async fn the_admin_listener_closes_slow_and_idle_connections() {
-    let ws = Workspace::new();
-    let manifest = lecce(HELLO_CITY).write(&ws);
-    let (civic, _data) = with_admin(&manifest, &["--header-timeout", "1s"]);
-    let admin = civic.admin_addr().await;
+    let host = Host::start(&["--header-timeout", "1s"]).await;
+    let admin = host.admin;
     let connections: Vec<TcpStream> = (0..40)
         .map(|n| {
             let mut stream = TcpStream::connect(admin).unwrap();
@@ -239,11 +251,9 @@ fn descriptors(pid: u32) -> usize {
 }
 
 #[tokio::test]
-async fn a_connection_holds_one_descriptor_and_running_out_of_them_is_waited_out() {
-    let ws = Workspace::new();
-    let manifest = lecce(HELLO_CITY).write(&ws);
-    let (civic, _data) = with_admin(&manifest, &[]);
-    let admin = civic.admin_addr().await;
+async fn a_public_connection_holds_one_descriptor() {
+    let host = Host::start(&[]).await;
+    let civic = &host.civic;
     let before = descriptors(civic.pid());
     let mut open = Vec::new();
     for _ in 0..50 {
@@ -256,17 +266,12 @@ async fn a_connection_holds_one_descriptor_and_running_out_of_them_is_waited_out
     }
     let held = descriptors(civic.pid()) - before;
     assert!((50..60).contains(&held), "50 connections hold {held} descriptors");
-    drop(open);
+}
 
-    // No descriptor left: accepting fails, and the listener waits longer each time.
-    // The host closes them as it notices (no event to wait on but the count itself).
-    for _ in 0..500 {
-        if descriptors(civic.pid()) <= before {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let pid = civic.pid().to_string();
+#[tokio::test]
+async fn running_out_of_descriptors_is_waited_out_with_a_growing_pause() {
+    let host = Host::start(&[]).await;
+    let pid = host.civic.pid().to_string();
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let open_files = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
     let [soft, hard] = [3, 4].map(|n| open_files.split_whitespace().nth(n).unwrap().to_owned());
@@ -276,12 +281,13 @@ async fn a_connection_holds_one_descriptor_and_running_out_of_them_is_waited_out
             std::process::Command::new("prlimit").args(["--pid", &pid, &format!("--nofile={soft}:{hard}")]).status();
         assert!(set.unwrap().success(), "prlimit");
     };
-    limit(&before.to_string());
-    let waiting: Vec<_> = (0..5).map(|_| TcpStream::connect(admin).unwrap()).collect();
-    civic.wait_for_log(&["cannot accept a connection", "trying again in 1s"], LOG_WAIT).await;
+    // As many as it holds now: the next accept finds none left.
+    limit(&descriptors(host.civic.pid()).to_string());
+    let waiting: Vec<_> = (0..5).map(|_| TcpStream::connect(host.admin).unwrap()).collect();
+    host.civic.wait_for_log(&["cannot accept a connection", "trying again in 1s"], LOG_WAIT).await;
     limit(&soft);
     drop(waiting);
-    let healthy = client().get(format!("http://{admin}/healthz")).bearer_auth(TOKEN).send().await.unwrap();
+    let healthy = client().get(format!("{}/healthz", host.admin_url())).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(healthy.status().as_u16(), 200, "accepting again");
 }
 
@@ -324,7 +330,7 @@ async fn a_request_head_is_bounded_as_documented_and_names_exactly_one_host() {
 /// The status a server at `addr` answers to `head` followed by `body`, which is written on
 /// another thread for as long as the server reads it: a server that refuses early may close
 /// before the body is sent.
-fn status_of_upload(addr: std::net::SocketAddr, head: String, body: Vec<u8>) -> String {
+fn status_of_upload(addr: SocketAddr, head: String, body: Vec<u8>) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut writer = stream.try_clone().unwrap();
@@ -350,11 +356,8 @@ fn chunked(bytes: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn uploads_are_capped_by_max_upload_and_answered_413() {
-    let ws = Workspace::new();
-    let manifest = lecce(HELLO_CITY).write(&ws);
-    let (civic, _data) = with_admin(&manifest, &["--max-upload", "1MiB"]);
-    let addr = civic.admin_addr().await;
-    let admin = format!("http://{addr}");
+    let host = Host::start(&["--max-upload", "1MiB"]).await;
+    let (addr, admin) = (host.admin, host.admin_url());
     let large = vec![0u8; 2 << 20];
     let put = |framing: &str| {
         format!(

@@ -15,9 +15,8 @@ use crate::runtime::watch::Manifests;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -74,12 +73,7 @@ pub(crate) async fn serve(
                 Ok::<_, Infallible>(response)
             }
         });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .max_headers(front::MAX_HEADERS)
-            .max_buf_size(front::MAX_HEAD_BYTES)
-            .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
+        let connection = front::connection_builder(header_timeout).serve_connection(TokioIo::new(stream), service);
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -13,7 +13,7 @@ mod router;
 mod slow_head;
 mod well_known;
 
-pub(crate) use head::MAX_HEAD_BYTES;
+use head::MAX_HEAD_BYTES;
 pub(crate) use request::{handle, probe};
 pub(crate) use router::{City, Routes};
 
@@ -43,7 +43,7 @@ pub(crate) trait Host: Send + Sync + 'static {
 }
 
 /// The most header lines a request may have; more answers 431.
-pub(crate) const MAX_HEADERS: usize = 100;
+const MAX_HEADERS: usize = 100;
 
 /// How long requests in flight may take to finish once shutdown starts.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +93,19 @@ pub(crate) async fn serve<H: Host>(
     Ok(())
 }
 
+/// How both listeners speak HTTP/1.1: at most [`MAX_HEADERS`] header lines and about
+/// [`MAX_HEAD_BYTES`] of head buffered (the exact bound is [`head`]'s), each head within
+/// `header_timeout`, which also closes an idle keep-alive connection.
+pub(crate) fn connection_builder(header_timeout: Duration) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .header_read_timeout(header_timeout);
+    builder
+}
+
 /// The next connection on `listener`. A failure (out of file descriptors, usually) is logged
 /// and waited out, longer each time it repeats, rather than tried again at once in a spin.
 pub(crate) async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
@@ -132,12 +145,7 @@ async fn serve_connections<H: Host>(
             let host = host.clone();
             async move { Ok::<_, Infallible>(handle(&*host, request).await) }
         });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .max_headers(MAX_HEADERS)
-            .max_buf_size(MAX_HEAD_BYTES)
-            .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
+        let connection = connection_builder(header_timeout).serve_connection(TokioIo::new(stream), service);
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -218,14 +218,15 @@ impl Registry {
                 Err(e) => return Err(e),
             },
         };
-        let pinned = Repository { reference: &pinned, ..repository };
-        let layer = wasm_layer(pinned.reference, &manifest)?;
-        let bytes = pinned.blob(layer, "component", self.limits.max_component, "--max-component-size").await?;
+        // The same repository, its reads authorised already, named by its digest from now on.
+        let repository = Repository { reference: &pinned, ..repository };
+        let layer = wasm_layer(&pinned, &manifest)?;
+        let bytes = repository.blob(layer, "component", self.limits.max_component, "--max-component-size").await?;
         if !wasmparser::Parser::is_component(&bytes) {
             let why = "its layer is not a WebAssembly component".into();
-            return Err(RegistryError::NotWasm(pinned.reference.clone().into(), why));
+            return Err(RegistryError::NotWasm(pinned.into(), why));
         }
-        Ok(WasmFile::from_bytes(PathBuf::from(pinned.reference.to_string()), bytes))
+        Ok(WasmFile::from_bytes(PathBuf::from(pinned.to_string()), bytes))
     }
 
     /// Publishes the component `bytes` (from `file_name`) at `reference` (tagged), with
@@ -265,7 +266,8 @@ impl Registry {
     pub async fn catalog(&self, scope: &CatalogScope) -> Result<Catalog, RegistryError> {
         let any = Repository::new(self, &scope.any);
         let mut problems = Vec::new();
-        let mut repositories = Vec::new();
+        // By name: sorted, and once however often the registry lists it.
+        let mut repositories = BTreeMap::new();
         let mut last: Option<String> = None;
         for page in 1.. {
             if page > MAX_PAGES {
@@ -285,7 +287,9 @@ impl Registry {
             let next = names.last().cloned();
             for name in names {
                 match OciReference::of_parts(scope.registry(), &name, "any") {
-                    Ok(_) if name.starts_with(&scope.prefix) => repositories.push(name),
+                    Ok(of) if name.starts_with(&scope.prefix) => {
+                        repositories.insert(name, of);
+                    }
                     Ok(_) => {}
                     Err(_) => problems.push(format!("`{scope}` lists {name:?}, which is not a repository name")),
                 }
@@ -297,11 +301,8 @@ impl Registry {
             }
             last = next;
         }
-        repositories.sort();
-        repositories.dedup();
         let mut entries = Vec::new();
-        for name in repositories {
-            let Ok(of) = OciReference::of_parts(scope.registry(), &name, "any") else { continue };
+        for (name, of) in repositories {
             let repository = Repository::new(self, &of);
             let url = format!("{}{name}/tags/list", repository.base());
             let tags = match repository.document::<TagList>(&url, None).await {
@@ -358,12 +359,12 @@ impl Registry {
 struct Repository<'a> {
     registry: &'a Registry,
     reference: &'a OciReference,
-    authorization: Arc<OnceCell<Option<HeaderValue>>>,
+    authorization: OnceCell<Option<HeaderValue>>,
 }
 
 impl<'a> Repository<'a> {
     fn new(registry: &'a Registry, reference: &'a OciReference) -> Self {
-        Self { registry, reference, authorization: Arc::default() }
+        Self { registry, reference, authorization: OnceCell::new() }
     }
 
     /// `http[s]://HOST[:PORT]/v2/`: never another registry than the reference names.

@@ -89,7 +89,7 @@ fn reached(admins: &[SocketAddr], via: usize, number: u64) -> anyhow::Result<()>
         loop {
             let (_, status) = exchange(*admin, "GET", "/v1/components", &[])?;
             let status: serde_json::Value = serde_json::from_str(&status)?;
-            if status["cities"][0]["components"][0]["version"].as_u64() == Some(number) {
+            if status["items"][0]["version"].as_u64() == Some(number) {
                 break;
             }
             ensure!(Instant::now() < deadline, "host {i} did not serve version {number} within 10 s");

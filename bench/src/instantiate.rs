@@ -114,6 +114,7 @@ fn minor_faults() -> anyhow::Result<u64> {
 pub fn in_process(manifest: &std::path::Path, tune: fn(&mut EngineOptions)) -> anyhow::Result<Runtime> {
     let sources = &mut civic_host::manifest::Sources::default();
     let cities = civic_host::manifest::load(&[manifest.to_path_buf()], sources).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let cities: Vec<_> = cities.into_iter().map(Arc::new).collect();
     let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
     let limits = Limits::default();
     let pool = PoolSize::fitting(&limits, &cities.iter().flat_map(|c| c.limits(&limits)).collect::<Vec<_>>());

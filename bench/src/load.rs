@@ -20,8 +20,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// How long it took from spawn to listening.
     pub startup: Duration,
-    /// Further `http://ADDR` lines it prints (civic's admin listener).
-    more_addrs: std::sync::mpsc::Receiver<String>,
+    /// The lines it prints after `listening on` (civic's `admin on http://ADDR`, its log).
+    lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -43,27 +43,40 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // `civic run` and native-hello print "listening on http://ADDR/"; wasmtime prints
-                // "Serving HTTP on http://ADDR/".
-                if let Some((_, addr)) = line.split_once("http://") {
-                    let _ = tx.send(addr.trim_end_matches('/').to_owned());
+                if tx.send(line).is_err() {
+                    break;
                 }
             }
         });
-        let addr = match rx.recv_timeout(timeout) {
-            Ok(addr) => addr.parse().with_context(|| format!("bad address `{addr}`"))?,
-            Err(_) => {
-                let _ = child.kill();
-                bail!("{} did not start listening within {timeout:?}", program.display());
-            }
-        };
-        Ok(Self { child, addr, startup: started.elapsed(), more_addrs: rx })
+        let mut server = Self { child, addr: "0.0.0.0:0".parse()?, startup: Duration::ZERO, lines: rx };
+        // `civic run` and native-hello print "listening on http://ADDR/"; wasmtime prints
+        // "Serving HTTP on http://ADDR/".
+        match server.next_addr(timeout) {
+            Ok(addr) => server.addr = addr,
+            Err(_) => bail!("{} did not start listening within {timeout:?}", program.display()),
+        }
+        server.startup = started.elapsed();
+        Ok(server)
     }
 
-    /// The next address the server announces after the first (civic's `admin on http://ADDR`).
+    /// The next address the server announces (after the first: civic's `admin on http://ADDR`).
     pub fn next_addr(&self, timeout: Duration) -> anyhow::Result<SocketAddr> {
-        let addr = self.more_addrs.recv_timeout(timeout).context("no further address announced")?;
+        let line = self.wait_for("http://", timeout).context("no further address announced")?;
+        let addr = line.split_once("http://").map_or("", |(_, addr)| addr.trim_end_matches('/'));
         addr.parse().with_context(|| format!("bad address `{addr}`"))
+    }
+
+    /// The next line it prints that contains `needle`, within `timeout`.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line =
+                self.lines.recv_timeout(left).with_context(|| format!("no line with `{needle}` within {timeout:?}"))?;
+            if line.contains(needle) {
+                return Ok(line);
+            }
+        }
     }
 
     /// The server's resident memory, from `/proc`.

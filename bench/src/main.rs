@@ -56,6 +56,11 @@ struct Options {
     /// Measured runs per figure; the median is reported.
     #[arg(long, default_value_t = 3, global = true)]
     runs: usize,
+
+    /// For `cities`: measure every operation at this many cities (start alone and in a cluster,
+    /// reloads, a scrape, the admin API), instead of start-up at 1, 100 and 1000.
+    #[arg(long, global = true)]
+    count: Option<usize>,
 }
 
 #[derive(Subcommand, Clone, Copy, PartialEq)]
@@ -66,7 +71,8 @@ enum Scenario {
     Http,
     /// Store + instantiation + one call, in process: civic's path vs wasmtime's own.
     Instantiate,
-    /// Start-up time and memory for 1, 100 and 1000 cities sharing components.
+    /// Start-up time and memory for 1, 100 and 1000 cities sharing components; with `--count N`,
+    /// every operation at N cities.
     Cities,
     /// Durable key-value sets and gets, through a component and on the backend directly.
     State,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 const CONNECTIONS: u32 = 32;
 /// The admin token of every host the benchmarks start with the admin API on.
-pub const TOKEN: &str = "bench-token";
+pub const TOKEN: &str = "bench-admin-token-of-32-characters";
 const SWAP_EVERY: Duration = Duration::from_millis(100);
 /// Swaps timed one by one, without load.
 const TIMED_SWAPS: usize = 20;

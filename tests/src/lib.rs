@@ -200,9 +200,15 @@ impl Civic {
     /// [`Civic::run`] with the admin API on `127.0.0.1:0` and `token` as its token; its address
     /// comes from [`Civic::admin_addr`].
     pub fn run_with_admin(manifests: &[&Path], token: &str) -> Self {
+        Self::run_with_admin_and(manifests, token, &[])
+    }
+
+    /// [`Civic::run_with_admin`] with `extra` options (`--watch`).
+    pub fn run_with_admin_and(manifests: &[&Path], token: &str, extra: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("cannot create a data directory");
         let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data.path().as_os_str()];
         args.extend(["--admin", "127.0.0.1:0"].map(std::ffi::OsStr::new));
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
         args.extend(manifests.iter().map(|m| m.as_os_str()));
         let mut civic = Self::start("run", &args, &[("CIVIC_ADMIN_TOKEN", token.as_ref())]);
         civic._data = Some(data);

@@ -74,11 +74,17 @@ impl Postgres {
 
     /// Runs `sql` in the database at `url` (one of [`Postgres::database`]'s), with psql.
     pub fn sql(&self, url: &str, sql: &str) {
+        self.query(url, sql);
+    }
+
+    /// Runs `sql` and answers what it printed: rows unaligned, without headers (`psql -tA`).
+    pub fn query(&self, url: &str, sql: &str) -> String {
         let ran = Command::new(self.bin.join("psql"))
-            .args([url, "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .args([url, "--no-psqlrc", "--quiet", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .expect("cannot run psql");
         check(&ran, "psql");
+        String::from_utf8_lossy(&ran.stdout).trim().to_owned()
     }
 
     /// Stops the server, as an outage would (`pg_ctl stop -m fast`: connections are cut).

@@ -8,7 +8,7 @@
 use civic_tests::browser::{Browser, PHONE, screenshot};
 use civic_tests::registry::Registry;
 use civic_tests::{
-    City, Civic, HELLO_CITY, PLAIN_PROXY, TAX_ONLY, Workspace, civic, client, client_not_following, get,
+    City, Civic, FAULTY, HELLO_CITY, PLAIN_PROXY, TAX_ONLY, Workspace, civic, client, client_not_following, get,
 };
 use fantoccini::{Client, Locator};
 use serde_json::Value;
@@ -147,44 +147,51 @@ async fn an_operator_reads_both_cities_swaps_and_rolls_back_in_the_browser() {
     assert!(!html.contains("not-the-token") && !html.contains(TOKEN), "a token is never shown");
     screenshot(&page, SHOTS, "sign-in-refused").await;
 
-    // Signed in: both cities, every component as the admin API lists it.
+    // Signed in: both cities, as the admin API lists them.
     sign_in(&page, TOKEN).await;
-    css(&page, "#city-santander").await;
+    css(&page, "tr[data-city='santander']").await;
     assert_eq!(path(&page).await, "/");
-    let listed = client().get(format!("{admin}/v1/components")).bearer_auth(TOKEN).send().await.unwrap();
-    let listed: Value = listed.json().await.unwrap();
-    for city in listed["cities"].as_array().unwrap() {
-        let id = city["id"].as_str().unwrap();
-        assert_eq!(text(&page, &format!("#city-{id}")).await, city["name"].as_str().unwrap());
-        for component in city["components"].as_array().unwrap() {
-            let name = component["name"].as_str().unwrap();
-            let row = format!("section[aria-labelledby='city-{id}'] tr[data-component='{name}']");
-            assert_eq!(text(&page, &format!("{row} td.version")).await, component["version"].to_string());
-            let sha256 = component["sha256"].as_str().unwrap();
-            assert_eq!(text(&page, &format!("{row} code")).await, sha256[..12]);
-        }
+    let api = |path: &str| {
+        let request = client().get(format!("{admin}{path}")).bearer_auth(TOKEN);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let cities = api("/v1/cities").await;
+    assert_eq!(cities["total"], 2, "{cities}");
+    for city in cities["items"].as_array().unwrap() {
+        let row = format!("tr[data-city='{}']", city["id"].as_str().unwrap());
+        assert_eq!(text(&page, &format!("{row} th a")).await, city["name"].as_str().unwrap());
+        assert_eq!(text(&page, &format!("{row} td[data-label='Components']")).await, city["components"].to_string());
     }
-    // The counters follow the traffic without a reload.
+    // A component whose latest answer failed is counted against its city without a reload:
+    // id-status cannot reach its registry (nothing stands in for it on 127.0.0.1:9100 here).
     for _ in 0..3 {
         assert_eq!(get(&civic.url("/hello"), Some("bremerhaven.localhost")).await.0, 200);
     }
-    let hello = "section[aria-labelledby='city-bremerhaven'] tr[data-component='hello']";
-    until_text(&page, &format!("{hello} td.requests"), "3").await;
-    assert_eq!(text(&page, &format!("{hello} .health")).await, "ok");
-    // A component whose latest answer failed is marked failing: id-status cannot reach its
-    // registry (nothing stands in for it on 127.0.0.1:9100 here).
     let (status, _) = get(&civic.url("/ausweis/documents/L01X00T47"), Some("bremerhaven.localhost")).await;
     assert_eq!(status, 502);
-    let id_status = "section[aria-labelledby='city-bremerhaven'] tr[data-component='id-status'] .health";
-    until_text(&page, id_status, "failing").await;
+    until_text(&page, "tr[data-city='bremerhaven'] td.failing", "1").await;
+    assert_eq!(text(&page, "tr[data-city='santander'] td.failing").await, "0");
     screenshot(&page, SHOTS, "cities").await;
     page.set_window_size(PHONE.0, PHONE.1).await.unwrap();
     screenshot(&page, SHOTS, "cities-phone").await;
     page.set_window_size(1280, 900).await.unwrap();
 
+    // Bremerhaven's page: every component as the admin API lists it, counters following traffic.
+    follow(&page, "a[href='/cities/bremerhaven']").await;
+    let listed = api("/v1/components?city=bremerhaven").await;
+    for component in listed["items"].as_array().unwrap() {
+        let row = format!("tr[data-component='{}']", component["name"].as_str().unwrap());
+        assert_eq!(text(&page, &format!("{row} td.version")).await, component["version"].to_string());
+        let sha256 = component["sha256"].as_str().unwrap();
+        assert_eq!(text(&page, &format!("{row} code")).await, sha256[..12]);
+    }
+    assert_eq!(get(&civic.url("/hello"), Some("bremerhaven.localhost")).await.0, 200);
+    until_text(&page, "tr[data-component='hello'] td.requests", "4").await;
+    assert_eq!(text(&page, "tr[data-component='hello'] .health").await, "ok");
+    assert_eq!(text(&page, "tr[data-component='id-status'] .health").await, "failing");
+
     // Bremerhaven's mashup graph: the relocation mashup's four links, each to the component the
     // city links its contract to, and no box over another box or a label.
-    follow(&page, "a[href='/cities/bremerhaven']").await;
     css(&page, "svg g.link").await;
     css(&page, "svg a.node.failing[data-component='id-status']").await;
     let failing =
@@ -220,7 +227,7 @@ async fn an_operator_reads_both_cities_swaps_and_rolls_back_in_the_browser() {
         value.as_array().unwrap().iter().map(|r| (number(&r[0]), number(&r[1]), number(&r[2]), number(&r[3]))).collect()
     };
     let boxes = read(script(&page, &rectangles("svg a.node rect")).await);
-    assert_eq!(boxes.len(), listed["cities"][0]["components"].as_array().unwrap().len());
+    assert_eq!(boxes.len(), listed["items"].as_array().unwrap().len());
     for (i, a) in boxes.iter().enumerate() {
         assert!(boxes[i + 1..].iter().all(|b| !overlap(*a, *b)), "two boxes overlap: {boxes:?}");
     }
@@ -420,4 +427,65 @@ async fn sessions_are_strict_cookies_wrong_tokens_are_limited_and_the_api_still_
     assert!(limited.text().await.unwrap().contains("Too many wrong tokens from your address"));
     assert_eq!(sign_in(TOKEN, "http").await.unwrap().status().as_u16(), 303);
     assert!(civic.log().matches("sign-in refused, wrong token").count() >= 5);
+}
+
+#[tokio::test]
+async fn among_many_cities_the_console_pages_them_and_finds_one_on_a_later_page() {
+    let ws = Workspace::new();
+    let ids: Vec<String> = (0..130).map(|i| format!("town-{i:03}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let host = format!("{id}.localhost");
+        let mut city = City::new(id).hosts(&[&host]).component("hello", HELLO_CITY, "").route("/hello", "hello");
+        if i == 117 {
+            city = city.component("tax", TAX_ONLY, "");
+        }
+        if i == 88 {
+            city = city.component("faulty", FAULTY, "").route("/faulty", "faulty");
+        }
+        city.write(&ws);
+    }
+    let civic = Civic::run_with_admin(&[ws.path()], TOKEN);
+    let admin = format!("http://{}", civic.admin_addr().await);
+    let browser = Browser::shared();
+    let page = browser.session().await;
+    page.goto(&format!("{admin}/")).await.unwrap();
+    sign_in(&page, TOKEN).await;
+
+    // The first page: 50 cities, the count of all, and a small page however many there are.
+    css(&page, "tr[data-city='town-000']").await;
+    let rows = script(&page, "return document.querySelectorAll('tr[data-city]').length").await;
+    assert_eq!(rows, 50);
+    assert!(text(&page, "p.count").await.starts_with("50 of 130 cities"), "{}", text(&page, "p.count").await);
+    assert!(page.source().await.unwrap().len() < 200_000);
+    assert!(page.find(Locator::Css("tr[data-city='town-117']")).await.is_err(), "on a later page");
+
+    // The next page follows on from the first.
+    follow(&page, "a[rel='next']").await;
+    css(&page, "tr[data-city='town-050']").await;
+    assert!(page.find(Locator::Css("tr[data-city='town-049']")).await.is_err());
+
+    // The search finds a city of the third page by its id, and its page has only its components.
+    follow(&page, "a[href='/']").await;
+    css(&page, "#city-search").await.send_keys("Town-117").await.unwrap();
+    follow(&page, "form[role='search'] button").await;
+    css(&page, "tr[data-city='town-117']").await;
+    assert_eq!(script(&page, "return document.querySelectorAll('tr[data-city]').length").await, 1);
+    assert_eq!(text(&page, "tr[data-city='town-117'] td[data-label='Components']").await, "2");
+    follow(&page, "a[href='/cities/town-117']").await;
+    css(&page, "tr[data-component='tax']").await;
+    assert_eq!(script(&page, "return document.querySelectorAll('tr[data-component]').length").await, 2);
+
+    // A failing component is found without paging: the list says how many cities, and filters them.
+    page.goto(&format!("{admin}/")).await.unwrap();
+    css(&page, "tr[data-city='town-000']").await;
+    assert!(page.find(Locator::Css("a[href='/?health=failing']")).await.is_err(), "nothing fails yet");
+    let (status, _) = get(&civic.url("/faulty/panic"), Some("town-088.localhost")).await;
+    assert_eq!(status, 500);
+    page.goto(&format!("{admin}/")).await.unwrap();
+    assert_eq!(text(&page, "a[href='/?health=failing']").await, "1 city has a failing component");
+    screenshot(&page, SHOTS, "cities-paged").await;
+    follow(&page, "a[href='/?health=failing']").await;
+    css(&page, "tr[data-city='town-088']").await;
+    assert_eq!(script(&page, "return document.querySelectorAll('tr[data-city]').length").await, 1);
+    assert_eq!(text(&page, "tr[data-city='town-088'] td.failing").await, "1");
 }

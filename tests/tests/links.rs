@@ -191,8 +191,8 @@ async fn a_failing_callee_fails_its_request_with_502_and_nothing_else() {
     assert_eq!(tax["result"]["lines"][0]["tax"], "flat-test-tax");
     assert_eq!(tax["result"]["lines"][0]["reason"], "per member, call 1 of this instance");
 
-    // Operators see it per callee; the caller's requests count the two 502s.
-    let (status, metrics) = admin(&civic, reqwest::Method::GET, "/metrics", None).await;
+    // Operators see it per callee (in the city's scoped scrape); the caller's requests count the two 502s.
+    let (status, metrics) = admin(&civic, reqwest::Method::GET, "/metrics?city=lecce", None).await;
     assert_eq!(status, 200);
     for line in [
         r#"civic_linked_calls_total{city="lecce",component="tax"} 3"#,

@@ -153,8 +153,51 @@ async fn a_database_of_the_previous_release_migrates_and_keeps_its_data() {
     );
     let ws = Workspace::new();
     let civic = Civic::run_on(&db, &[&kv_city(&ws)], &[]);
-    civic.wait_for_log(&["migrated the state store's schema", "from=1", "to=2"], Duration::from_secs(10)).await;
+    civic.wait_for_log(&["migrated the state store's schema", "from=1", "to=3"], Duration::from_secs(10)).await;
     assert_eq!(get(&civic.url("/kv/b/greeting"), None).await, (200, "kept since version 1".into()));
+}
+
+#[tokio::test]
+async fn a_cluster_of_the_previous_release_keeps_each_components_bytes_once() {
+    let server = Postgres::shared();
+    let db = server.database();
+    // What the release before wrote: schema version 2, the bytes in every version's row (here
+    // the same four bytes for two cities' components).
+    server.sql(
+        &db,
+        "CREATE TABLE civic_schema (version integer NOT NULL); INSERT INTO civic_schema VALUES (2);
+         CREATE TABLE civic_kv (city text NOT NULL, component text NOT NULL, bucket text NOT NULL,
+             key bytea NOT NULL, value bytea NOT NULL, PRIMARY KEY (city, component, bucket, key));
+         CREATE TABLE civic_versions (city text NOT NULL, component text NOT NULL, number bigint NOT NULL,
+             sha256 text NOT NULL, wasm bytea, reference text, origin text NOT NULL,
+             created_at timestamptz NOT NULL DEFAULT now(), created_by text NOT NULL,
+             PRIMARY KEY (city, component, number), CHECK (wasm IS NOT NULL OR reference IS NOT NULL));
+         CREATE TABLE civic_desired (city text NOT NULL, component text NOT NULL, number bigint NOT NULL,
+             previous bigint, manifest_sha256 text NOT NULL, changed_at timestamptz NOT NULL DEFAULT now(),
+             changed_by text NOT NULL, PRIMARY KEY (city, component));
+         CREATE TABLE civic_hosts (id text PRIMARY KEY, address text NOT NULL, admin text,
+             started_at timestamptz NOT NULL, seen_at timestamptz NOT NULL);
+         CREATE TABLE civic_served (host text NOT NULL REFERENCES civic_hosts (id) ON DELETE CASCADE,
+             city text NOT NULL, component text NOT NULL, number bigint NOT NULL, sha256 text NOT NULL,
+             since timestamptz NOT NULL, refused text, PRIMARY KEY (host, city, component));
+         INSERT INTO civic_versions (city, component, number, sha256, wasm, origin, created_by) VALUES
+             ('bari', 'old', 1, 'aa', '\\x0061736d', 'manifest', 'h'),
+             ('pisa', 'old', 1, 'aa', '\\x0061736d', 'manifest', 'h');
+         INSERT INTO civic_desired (city, component, number, manifest_sha256, changed_by) VALUES
+             ('bari', 'old', 1, 'aa', 'h'), ('pisa', 'old', 1, 'aa', 'h');",
+    );
+    let ws = Workspace::new();
+    let civic = Civic::run_on(&db, &[&kv_city(&ws)], &[]);
+    civic.wait_for_log(&["migrated the state store's schema", "from=2", "to=3"], Duration::from_secs(10)).await;
+    assert_eq!(
+        server.query(&db, "SELECT string_agg(encode(wasm, 'hex'), ',') FROM civic_blobs WHERE sha256 = 'aa'"),
+        "0061736d"
+    );
+    let columns =
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'civic_versions' AND column_name = 'wasm'";
+    assert_eq!(server.query(&db, columns), "0", "the bytes are no longer in each version");
+    // Every desired version has its own change number, and this host's slot one after them.
+    assert_eq!(server.query(&db, "SELECT count(DISTINCT change) FROM civic_desired"), "3");
 }
 
 #[test]

@@ -115,6 +115,35 @@ async fn a_directory_of_manifests_is_served_and_watched_for_manifests_added_and_
 }
 
 #[tokio::test]
+async fn a_link_swapped_to_a_new_checkout_reloads_what_changed_in_it() {
+    // As git-sync keeps the manifests: `current` links to the latest checkout, swapped at once.
+    let ws = Workspace::new();
+    for (revision, greeting) in [("rev-1", "Ciao"), ("rev-2", "Salve")] {
+        ws.write(
+            &format!("{revision}/cities/lecce.toml"),
+            lecce(HELLO_CITY, greeting).hosts(&["lecce.localhost"]).toml(),
+        );
+        ws.write(&format!("{revision}/cities/bari.toml"), greeting_city("bari").toml());
+    }
+    let link = |revision: &str| {
+        let next = ws.path().join("current-next");
+        std::os::unix::fs::symlink(ws.path().join(revision), &next).unwrap();
+        std::fs::rename(&next, ws.path().join("current")).unwrap();
+    };
+    link("rev-1");
+    let data = tempfile::tempdir().unwrap();
+    let dir = ws.path().join("current/cities");
+    let civic = Civic::run_in(data.path(), &[&dir], &["--watch"]);
+    assert_eq!(get(&civic.url("/hello"), Some("lecce.localhost")).await, (200, "Ciao from Lecce!\n".into()));
+
+    // The new checkout changes Lecce only: Bari's manifest is read and compared, not parsed.
+    link("rev-2");
+    let line = civic.wait_for_log(&["reloaded the manifests", "1 of 2 manifests parsed again"], LOG_WAIT).await;
+    assert!(line.contains("1 replaced, 1 unchanged"), "{line}");
+    assert_eq!(get(&civic.url("/hello"), Some("lecce.localhost")).await, (200, "Salve from Lecce!\n".into()));
+}
+
+#[tokio::test]
 async fn a_swap_during_a_reload_waits_for_it_and_is_not_lost() {
     let ws = Workspace::new();
     let manifest = lecce(HELLO_CITY, "Ciao").write(&ws);

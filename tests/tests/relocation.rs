@@ -99,9 +99,8 @@ async fn a_family_moves_in_with_one_request_in_both_cities_each_by_its_own_tax_r
         .await
         .unwrap();
     let component = |city: &str, name: &str| -> Value {
-        let cities = listed["cities"].as_array().unwrap();
-        let city = cities.iter().find(|c| c["id"] == city).unwrap();
-        city["components"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone()
+        let items = listed["items"].as_array().unwrap();
+        items.iter().find(|c| c["city"] == city && c["name"] == name).unwrap().clone()
     };
     for shared in ["relocation", "residency", "kindergarten", "census-certificate"] {
         let (a, b) = (component("bremerhaven", shared), component("santander", shared));

@@ -118,12 +118,28 @@ async fn a_bad_version_is_refused_and_nothing_changes() {
     }
     let metrics = client().get(host.admin_url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
+    // By default per component, summed over cities; with `?city=` per component of that city.
+    let scoped = client().get(host.admin_url("/metrics?city=lecce")).bearer_auth(TOKEN).send().await.unwrap();
+    let scoped = scoped.text().await.unwrap();
     for (kind, count) in [("compile", 2), ("exports", 1), ("health", 1), ("links", 0), ("imports", 0)] {
+        let line = format!(r#"civic_swaps_rejected_total{{component="hello",kind="{kind}"}} {count}"#);
+        assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
         let line = format!(r#"civic_swaps_rejected_total{{city="lecce",component="hello",kind="{kind}"}} {count}"#);
-        assert!(metrics.contains(&line), "{line}: {metrics}");
+        assert!(scoped.lines().any(|l| l == line), "{line}: {scoped}");
     }
-    assert!(metrics.contains(r#"civic_swaps_total{city="lecce",component="hello"} 0"#), "{metrics}");
-    assert!(metrics.contains(r#"civic_requests_total{city="lecce",component="hello"} 7"#), "{metrics}");
+    for line in [
+        r#"civic_swaps_total{component="hello"} 0"#,
+        r#"civic_requests_total{component="hello"} 7"#,
+        r#"civic_city_requests_total{city="lecce"} 7"#,
+        r#"civic_components{component="hello"} 1"#,
+        "civic_cities 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
+    }
+    assert!(!metrics.contains(r#"city="lecce",component"#), "no series per slot by default: {metrics}");
+    assert!(scoped.contains(r#"civic_requests_total{city="lecce",component="hello"} 7"#), "{scoped}");
+    let unknown = client().get(host.admin_url("/metrics?city=nowhere")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
 
     // A version that passes the health route goes live.
     let (ok, _, err) = host.cli(&["swap", "lecce", "hello", PLAIN_PROXY]);

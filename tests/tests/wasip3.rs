@@ -119,7 +119,7 @@ async fn a_wasip3_component_runs_under_the_same_budgets_and_grants() {
     // The same log lines and metrics as any component.
     civic.wait_for_log(&["component=p3", "path=/p3/spin", "status=504", "served"], Duration::from_secs(5)).await;
     let admin = civic.admin_addr().await;
-    let metrics = client().get(format!("http://{admin}/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+    let metrics = client().get(format!("http://{admin}/metrics?city=lecce")).bearer_auth(TOKEN).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
     for line in [
         r#"civic_requests_total{city="lecce",component="p3"} 20"#,

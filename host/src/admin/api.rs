@@ -4,18 +4,23 @@
 //! | request | answer |
 //! | --- | --- |
 //! | `GET /healthz` | 200 `ok` while the host serves |
-//! | `GET /metrics` | requests, errors, latency and swaps per city and component (Prometheus) |
-//! | `GET /v1/components` | every city's components: source, sha256, version, since, counts, health |
-//! | `GET /v1/cluster` | every host of the cluster and, per component, which version each serves |
+//! | `GET /metrics` | requests, errors, latency and swaps per component, requests per city (Prometheus); `?city=` per component of those cities |
+//! | `GET /v1/cities` | the cities: id, name, hosts, how many components and how many failing (`?q=`, `?health=failing`) |
+//! | `GET /v1/components` | every city's components: source, sha256, version, since, counts, health (`?health=failing`) |
+//! | `GET /v1/cluster` | every host of the cluster and, per component, which version each serves (`?agree=false`) |
 //! | `GET /v1/cities/{city}/components/{name}/versions` | its versions, newest first: who and when |
 //! | `PUT /v1/cities/{city}/components/{name}` | swaps in the `.wasm` in the body |
 //! | `POST /v1/cities/{city}/components/{name}/rollback` | puts the previous version back |
 //! | `POST /v1/reload` | re-reads the manifests and applies the difference |
 //!
+//! The lists are paged and filtered alike ([`page`](super::page)): `?city=`, `?component=`,
+//! `?limit=`, `?cursor=`, answering `{"items": [...], "next": …, "total": N}`.
+//!
 //! A refusal answers `{"kind": …, "error": …}`: `kind` is stable (`not-found`, `no-earlier-version`,
-//! `manifest`, or the check a version failed: `compile`, `imports`, `exports`, `links`, `health`),
+//! `manifest`, `query` (a list's parameters), or the check a version failed: `compile`, `imports`, `exports`, `links`, `health`),
 //! `error` says it in words.
 
+use super::page::{Page, Query};
 use super::{Admin, cluster, components, json_response, metrics, text};
 use crate::http::Host as _;
 use crate::manifest::WasmFile;
@@ -50,18 +55,44 @@ pub async fn answer(admin: &Admin, request: Request<Incoming>) -> Response<Full<
     match (request.method(), path.as_slice()) {
         (&Method::GET, ["healthz"]) => text(StatusCode::OK, "ok"),
         (&Method::GET, ["metrics"]) => {
-            let mut response = Response::new(Full::from(metrics::render(&runtime.routes())));
+            let query = request.uri().query().unwrap_or_default();
+            let cities: Vec<String> = form_urlencoded::parse(query.as_bytes())
+                .filter(|(name, _)| name == "city")
+                .map(|(_, city)| city.into_owned())
+                .collect();
+            let routes = runtime.routes();
+            let text = match cities.is_empty() {
+                true => metrics::render(&routes),
+                false => match metrics::render_cities(&routes, &cities) {
+                    Ok(text) => text,
+                    Err(e @ metrics::ScopeError::UnknownCity(_)) => return text(StatusCode::NOT_FOUND, &e.to_string()),
+                    Err(e @ metrics::ScopeError::TooMany) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+                },
+            };
+            let mut response = Response::new(Full::from(text));
             let prometheus = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
             response.headers_mut().insert(header::CONTENT_TYPE, prometheus);
             response
         }
-        (&Method::GET, ["v1", "components"]) => {
-            json_response(StatusCode::OK, &json!({ "cities": components::cities(&runtime.routes()) }))
+        (&Method::GET, ["v1", "cities"]) => {
+            list(request.uri().query(), &["q", "health"], |query| components::list_cities(&runtime.routes(), query))
         }
-        (&Method::GET, ["v1", "cluster"]) => match cluster::view(runtime).await {
-            Ok(view) => json_response(StatusCode::OK, &view),
-            Err(e) => refused(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string()),
-        },
+        (&Method::GET, ["v1", "components"]) => {
+            list(request.uri().query(), &["health"], |query| components::list(&runtime.routes(), query))
+        }
+        (&Method::GET, ["v1", "cluster"]) => {
+            let query = match Query::parse(request.uri().query(), &["agree"]) {
+                Ok(query) => query,
+                Err(e) => return refused(StatusCode::BAD_REQUEST, "query", &e),
+            };
+            match cluster::view(runtime, &query).await {
+                Ok(view) => json_response(StatusCode::OK, &view),
+                Err(cluster::ViewError::Query(e)) => refused(StatusCode::BAD_REQUEST, "query", &e),
+                Err(cluster::ViewError::Store(e)) => {
+                    refused(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string())
+                }
+            }
+        }
         (&Method::GET, ["v1", "cities", city, "components", name, "versions"]) => {
             match cluster::versions(runtime, city, name).await {
                 Ok(Some(history)) => json_response(StatusCode::OK, &history),
@@ -88,6 +119,18 @@ pub async fn answer(admin: &Admin, request: Request<Incoming>) -> Response<Full<
             Err(diagnostics) => refused(StatusCode::UNPROCESSABLE_ENTITY, "manifest", &diagnostics.to_string()),
         },
         _ => text(StatusCode::NOT_FOUND, "no such admin endpoint"),
+    }
+}
+
+/// A page of a list, for the query string `query` (with the list's own `filters`).
+fn list<T: serde::Serialize>(
+    query: Option<&str>,
+    filters: &[&str],
+    page: impl FnOnce(&Query) -> Result<Page<T>, String>,
+) -> Response<Full<Bytes>> {
+    match Query::parse(query, filters).and_then(|query| page(&query)) {
+        Ok(page) => json_response(StatusCode::OK, &page),
+        Err(e) => refused(StatusCode::BAD_REQUEST, "query", &e),
     }
 }
 

@@ -1,11 +1,14 @@
 //! The cluster as operators read it (`GET /v1/cluster` and the console's cluster page): every
-//! host, when each was last seen, and per city and component the version the cluster wants and
-//! the one each host serves — whether they agree, and since when not. And a component's history
-//! of versions.
+//! host, when each was last seen, and per city and component (a page of them, as every list of
+//! the API) the version the cluster wants and the one each host serves — whether they agree,
+//! and since when not. And a component's history of versions.
 
 use super::components::version_view;
+use super::page::Query;
+use crate::manifest::SlotKey;
 use crate::runtime::Runtime;
 use crate::state::StoreError;
+use crate::state::postgres::ClusterFilter;
 use serde::Serialize;
 use std::time::SystemTime;
 
@@ -15,9 +18,24 @@ pub struct ClusterView {
     /// This host's id in the cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Whether the hosts agree on every version, in the whole cluster.
     pub agree: bool,
+    /// Components some host does not serve as the cluster wants, in the whole cluster.
+    pub disagreeing: usize,
     pub hosts: Vec<HostView>,
-    pub components: Vec<Agreement>,
+    /// One page of components, in `city/component` order.
+    pub items: Vec<Agreement>,
+    pub next: Option<String>,
+    pub total: usize,
+}
+
+/// Why the cluster cannot be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("{0}")]
+    Query(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 #[derive(Serialize)]
@@ -54,11 +72,34 @@ pub struct Serving {
     pub refused: Option<String>,
 }
 
-pub async fn view(runtime: &Runtime) -> Result<ClusterView, StoreError> {
+pub async fn view(runtime: &Runtime, query: &Query) -> Result<ClusterView, ViewError> {
     let Some(cluster) = runtime.cluster() else {
-        return Ok(ClusterView { clustered: false, host: None, agree: true, hosts: vec![], components: vec![] });
+        let empty = ClusterView {
+            clustered: false,
+            host: None,
+            agree: true,
+            disagreeing: 0,
+            hosts: vec![],
+            items: vec![],
+            next: None,
+            total: 0,
+        };
+        return Ok(empty);
     };
-    let rows = cluster.rows().await?;
+    let after = match &query.cursor {
+        Some(cursor) => {
+            Some(cursor.parse::<SlotKey>().map_err(|_| ViewError::Query("`cursor` is not one this host gave".into()))?)
+        }
+        None => None,
+    };
+    let filter = ClusterFilter {
+        city: query.city.as_ref().map(|c| c.as_str()),
+        component: query.component.as_ref().map(|c| c.as_str()),
+        disagreeing: query.troubled,
+        after: after.as_ref(),
+        limit: query.limit,
+    };
+    let rows = cluster.rows(&filter).await?;
     let seconds = |earlier: SystemTime| rows.now.duration_since(earlier).unwrap_or_default().as_secs_f64();
     let hosts = rows
         .hosts
@@ -72,7 +113,7 @@ pub async fn view(runtime: &Runtime) -> Result<ClusterView, StoreError> {
             seen_seconds_ago: seconds(host.seen_at),
         })
         .collect();
-    let components: Vec<Agreement> = rows
+    let items: Vec<Agreement> = rows
         .desired
         .iter()
         .map(|desired| {
@@ -102,8 +143,17 @@ pub async fn view(runtime: &Runtime) -> Result<ClusterView, StoreError> {
             }
         })
         .collect();
-    let agree = components.iter().all(|c| c.agree);
-    Ok(ClusterView { clustered: true, host: Some(cluster.id().to_owned()), agree, hosts, components })
+    let next = rows.more.then(|| items.last().map(|last| format!("{}/{}", last.city, last.component))).flatten();
+    Ok(ClusterView {
+        clustered: true,
+        host: Some(cluster.id().to_owned()),
+        agree: rows.disagreeing == 0,
+        disagreeing: rows.disagreeing,
+        hosts,
+        items,
+        next,
+        total: rows.total,
+    })
 }
 
 pub fn rfc3339(time: SystemTime) -> String {

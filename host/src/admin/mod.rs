@@ -7,11 +7,12 @@ mod cluster;
 mod components;
 mod console;
 mod metrics;
+mod page;
 
 use crate::http as front;
 use crate::registry::{CatalogScope, Registry};
 use crate::runtime::Runtime;
-use crate::runtime::watch::Manifests;
+use crate::runtime::manifests::Manifests;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;

@@ -3,7 +3,7 @@ use super::options::{ExperimentalArgs, RegistryArgs};
 use crate::engine::{Engine, EngineOptions};
 use crate::limits::{Limits, PoolSize};
 use crate::runtime::Runtime;
-use crate::runtime::watch::Manifests;
+use crate::runtime::manifests::Manifests;
 use crate::state::State;
 use crate::state::memory::MemoryBackend;
 use std::collections::HashSet;

@@ -8,7 +8,7 @@ use crate::http::Host as _;
 use crate::limits::{Limits, Size, Timeout};
 use crate::manifest::Parsed;
 use crate::registry::CatalogScope;
-use crate::runtime::watch::Manifests;
+use crate::runtime::manifests::Manifests;
 use crate::runtime::{Cluster, Runtime};
 use crate::state::postgres::{PostgresBackend, VersionStore};
 use crate::state::sqlite::SqliteBackend;
@@ -158,7 +158,7 @@ impl RunCommand {
         let threads = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         threads.block_on(async {
             let cities = match parsed {
-                Some(parsed) => manifests.resolve(&parsed).await?,
+                Some(parsed) => manifests.resolve(parsed).await?,
                 None => manifests.load().await?,
             };
             let cities = &cities;

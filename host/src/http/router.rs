@@ -5,7 +5,8 @@
 
 use crate::manifest::{CityId, ComponentName, HostName, RoutePath};
 use crate::sandbox::{Slot, Slots};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
 /// One city's routes and components.
@@ -65,18 +66,21 @@ pub enum NoRoute {
 #[derive(Default)]
 pub struct Routes {
     cities: Vec<Arc<City>>,
+    /// Index into `cities` by id: finding one city among 100,000 is a lookup, and pages of them
+    /// are read in id order.
+    by_id: BTreeMap<CityId, usize>,
     by_host: HashMap<String, Arc<City>>,
 }
 
 impl Routes {
-    /// The table for `cities`; their hosts are distinct (the manifest checks guarantee it).
-    pub fn new(cities: Vec<City>) -> Self {
-        let cities: Vec<_> = cities.into_iter().map(Arc::new).collect();
+    /// The table for `cities`; their ids and hosts are distinct (the manifest checks guarantee it).
+    pub fn new(cities: Vec<Arc<City>>) -> Self {
+        let by_id = cities.iter().enumerate().map(|(index, city)| (city.id.clone(), index)).collect();
         let by_host = cities
             .iter()
             .flat_map(|city| city.hosts.iter().map(move |host| (host.as_str().to_owned(), city.clone())))
             .collect();
-        Self { cities, by_host }
+        Self { cities, by_id, by_host }
     }
 
     /// The cities, in the order their manifests were given.
@@ -84,10 +88,19 @@ impl Routes {
         &self.cities
     }
 
+    /// The city with id `id`.
+    pub fn city_by_id(&self, id: &str) -> Option<&Arc<City>> {
+        self.by_id.get(id).map(|&index| &self.cities[index])
+    }
+
+    /// The cities in id order, from `from` on.
+    pub fn cities_by_id(&self, from: Bound<&str>) -> impl Iterator<Item = &Arc<City>> + '_ {
+        self.by_id.range::<str, _>((from, Bound::Unbounded)).map(|(_, &index)| &self.cities[index])
+    }
+
     /// The slot of component `name` in city `city`.
     pub fn slot(&self, city: &str, name: &str) -> Option<&Arc<Slot>> {
-        let city = self.cities.iter().find(|c| c.id.as_str() == city)?;
-        city.slots.iter().find(|(n, _)| n.as_str() == name).map(|(_, slot)| slot)
+        self.city_by_id(city)?.slots.get(name)
     }
 
     /// The city for a request's `Host` header: the only city when there is one, else the city

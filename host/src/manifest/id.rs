@@ -38,6 +38,13 @@ macro_rules! kebab_id {
                 f.write_str(&self.0)
             }
         }
+
+        /// Hashes and orders as its text does, so maps keyed by it are looked up by `&str`.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 

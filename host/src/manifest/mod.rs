@@ -20,7 +20,7 @@ mod source;
 
 pub use diagnostic::Diagnostics;
 pub(crate) use diagnostic::{Diagnostic, Location, SourceFile};
-pub use discover::discover;
+pub use discover::{Stamp, discover, discover_stamped};
 pub(crate) use id::{BucketName, CityId, ComponentName, Contract, HostName, Origin, RoutePath, SlotKey};
 pub(crate) use reference::{OciReference, is_loopback};
 pub(crate) use source::Source;
@@ -110,10 +110,27 @@ pub(crate) struct RouteSpec {
 /// A parsed and checked manifest whose sources are not read yet.
 pub struct Parsed {
     file: Arc<SourceFile>,
+    /// The file's stamp from just before it was read: a later change has another.
+    stamp: Option<Stamp>,
     manifest: ManifestV1,
 }
 
 impl Parsed {
+    /// The manifest's path, as given.
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    /// The file's stamp when it was read.
+    pub fn stamp(&self) -> Option<Stamp> {
+        self.stamp
+    }
+
+    /// The manifest's text.
+    pub fn text(&self) -> &str {
+        &self.file.text
+    }
+
     /// Where a span of this manifest is.
     fn at<T>(&self, value: &Spanned<T>) -> Location {
         Location { file: self.file.clone(), span: value.span() }
@@ -142,19 +159,32 @@ impl Parsed {
 /// Reads and checks the manifests `args` name (files, or directories of them); every error in
 /// every file is reported, not just the first.
 pub fn parse(args: &[PathBuf]) -> Result<Vec<Parsed>, Diagnostics> {
-    let paths = discover(args)?;
     let mut diagnostics = Diagnostics::default();
     let mut parsed = Vec::new();
-    for path in &paths {
-        match parse_file(path) {
-            Ok(manifest) => {
-                check_manifest(&manifest, &mut diagnostics);
-                parsed.push(manifest);
-            }
-            Err(diagnostic) => diagnostics.push(diagnostic),
+    for (path, stamp) in discover_stamped(args)? {
+        match read(&path).map_err(Diagnostics::from).and_then(|text| parse_one(&path, stamp, text)) {
+            Ok(manifest) => parsed.push(manifest),
+            Err(errors) => diagnostics.extend(errors),
         }
     }
-    check_cities(&parsed, &mut diagnostics);
+    let all: Vec<_> = parsed.iter().collect();
+    if let Err(errors) = check_cities(&all) {
+        diagnostics.extend(errors);
+    }
+    diagnostics.into_result(parsed)
+}
+
+/// The text of the manifest at `path`.
+pub(crate) fn read(path: &Path) -> Result<String, Diagnostic> {
+    std::fs::read_to_string(path).map_err(|e| Diagnostic::file(path, format!("cannot read manifest: {e}")))
+}
+
+/// Checks one manifest, `text` read from `path` whose stamp was `stamp` just before (see
+/// [`discover_stamped`]); what needs the others is [`check_cities`].
+pub fn parse_one(path: &Path, stamp: Option<Stamp>, text: String) -> Result<Parsed, Diagnostics> {
+    let parsed = parse_text(path, stamp, text)?;
+    let mut diagnostics = Diagnostics::default();
+    check_manifest(&parsed, &mut diagnostics);
     diagnostics.into_result(parsed)
 }
 
@@ -163,6 +193,18 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
     let mut diagnostics = Diagnostics::default();
     let mut cities = Vec::new();
     for manifest in parsed {
+        match resolve_one(manifest, sources) {
+            Ok(city) => cities.push(city),
+            Err(errors) => diagnostics.extend(errors),
+        }
+    }
+    diagnostics.into_result(cities)
+}
+
+/// [`resolve`] for one manifest.
+pub fn resolve_one(manifest: &Parsed, sources: &mut Sources) -> Result<CitySpec, Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
+    {
         let m = &manifest.manifest;
         let mut components = Vec::new();
         for (name, component) in &m.components {
@@ -196,7 +238,7 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
                 Err(diagnostic) => diagnostics.push(diagnostic),
             }
         }
-        cities.push(CitySpec {
+        let city = CitySpec {
             id: m.city.id.get_ref().clone(),
             name: m.city.name.clone(),
             hosts: manifest.valid(&m.city.hosts).map(|(h, _)| h.clone()).collect(),
@@ -206,9 +248,9 @@ pub fn resolve(parsed: &[Parsed], sources: &mut Sources) -> Result<Vec<CitySpec>
                 .iter()
                 .map(|r| RouteSpec { path: r.path.get_ref().clone(), component: r.component.get_ref().clone() })
                 .collect(),
-        });
+        };
+        diagnostics.into_result(city)
     }
-    diagnostics.into_result(cities)
 }
 
 /// [`parse`] then [`resolve`], for callers that build nothing in between.
@@ -216,9 +258,7 @@ pub fn load(args: &[PathBuf], sources: &mut Sources) -> Result<Vec<CitySpec>, Di
     resolve(&parse(args)?, sources)
 }
 
-fn parse_file(path: &Path) -> Result<Parsed, Diagnostic> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Diagnostic::file(path, format!("cannot read manifest: {e}")))?;
+fn parse_text(path: &Path, stamp: Option<Stamp>, text: String) -> Result<Parsed, Diagnostic> {
     let file = Arc::new(SourceFile { path: path.to_path_buf(), text });
     let toml_error = |e: toml::de::Error| {
         let span = e.span().unwrap_or(0..0);
@@ -242,7 +282,7 @@ fn parse_file(path: &Path) -> Result<Parsed, Diagnostic> {
         Some(_) => {}
     }
     let manifest = toml::from_str(&file.text).map_err(toml_error)?;
-    Ok(Parsed { file, manifest })
+    Ok(Parsed { file, stamp, manifest })
 }
 
 /// Checks that need the whole manifest: routes point at components; no route, host or bucket
@@ -391,8 +431,9 @@ fn check_unique<'a, T: Eq + Hash + fmt::Display + 'a>(
 }
 
 /// Checks across manifests: each city once, each host claimed by one city, and every city
-/// reachable when several share the listener.
-fn check_cities(parsed: &[Parsed], diagnostics: &mut Diagnostics) {
+/// reachable when several share the listener. Hash lookups only: cheap for 100,000 manifests.
+pub fn check_cities(parsed: &[&Parsed]) -> Result<(), Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
     let mut ids: HashMap<&CityId, Location> = HashMap::new();
     let mut hosts: HashMap<&HostName, (Location, &CityId)> = HashMap::new();
     for manifest in parsed {
@@ -428,6 +469,7 @@ fn check_cities(parsed: &[Parsed], diagnostics: &mut Diagnostics) {
             );
         }
     }
+    diagnostics.into_result(())
 }
 
 /// The `files` of a component, each an existing directory; the others are reported.

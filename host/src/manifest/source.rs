@@ -1,5 +1,6 @@
 //! Where a component's bytes come from: a `.wasm` file, or the build artifact of a plugin crate.
 
+use super::discover::Stamp;
 use super::reference::{OciReference, SCHEME};
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -117,12 +118,15 @@ pub trait Fetch: Send + Sync {
     fn crate_artifact(&self, dir: &Path) -> anyhow::Result<PathBuf>;
 }
 
-/// Reads each file once per load, however many cities use it; registry sources are fetched by
-/// the caller beforehand ([`Sources::fetched`]), so that reading manifests does no network I/O.
-#[derive(Default)]
+/// Reads each file once, however many cities use it, and again only once its stamp changed;
+/// registry sources are fetched by the caller beforehand ([`Sources::fetched`]), so that reading
+/// manifests does no network I/O. Kept from one load to the next, it tells which components
+/// changed under manifests that did not ([`Sources::stale`]).
+#[derive(Clone, Default)]
 pub struct Sources {
     fetch: Option<Arc<dyn Fetch>>,
-    files: HashMap<PathBuf, Arc<WasmFile>>,
+    /// By canonical path, with the file's stamp from before it was read.
+    files: HashMap<PathBuf, (Option<Stamp>, Arc<WasmFile>)>,
     registry: HashMap<OciReference, Result<Arc<WasmFile>, String>>,
 }
 
@@ -132,9 +136,38 @@ impl Sources {
         Self { fetch: Some(fetch), files: HashMap::new(), registry: HashMap::new() }
     }
 
-    /// What fetching `reference` from its registry gave: the component, or why not.
-    pub fn fetched(&mut self, reference: OciReference, outcome: Result<WasmFile, String>) {
-        self.registry.insert(reference, outcome.map(Arc::new));
+    /// What fetching `reference` from its registry gave: the component, or why not. The
+    /// component it gave before, when this is another (a moved tag) or an error.
+    pub fn fetched(&mut self, reference: OciReference, outcome: Result<WasmFile, String>) -> Option<Arc<WasmFile>> {
+        let same = |before: &Result<Arc<WasmFile>, String>| match (before, &outcome) {
+            (Ok(before), Ok(now)) => before.digest == now.digest,
+            _ => false,
+        };
+        // The same component: keep the one the cities that use it share already.
+        if self.registry.get(&reference).is_some_and(same) {
+            return None;
+        }
+        let before = self.registry.insert(reference, outcome.map(Arc::new));
+        before.and_then(Result::ok)
+    }
+
+    /// The component files read before that changed since, forgotten so that the next read
+    /// reads them again: the cities that use them need resolving again.
+    pub fn stale(&mut self) -> Vec<Arc<WasmFile>> {
+        let mut stale = Vec::new();
+        self.files.retain(|path, (stamp, wasm)| {
+            let unchanged = Stamp::of(path) == *stamp;
+            if !unchanged {
+                stale.push(wasm.clone());
+            }
+            unchanged
+        });
+        stale
+    }
+
+    /// Whether a component file read before changed since (what [`Sources::stale`] would give).
+    pub fn any_stale(&self) -> bool {
+        self.files.iter().any(|(path, (stamp, _))| Stamp::of(path) != *stamp)
     }
 
     /// The component for `source`: the file itself, or the crate's build artifact.
@@ -166,12 +199,13 @@ impl Sources {
             }
         };
         let key = path.canonicalize().map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
-        if let Some(file) = self.files.get(&key) {
+        if let Some((_, file)) = self.files.get(&key) {
             return Ok(file.clone());
         }
+        let stamp = Stamp::of(&key);
         let bytes = std::fs::read(&key).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
         let file = Arc::new(WasmFile::from_bytes(path, bytes));
-        self.files.insert(key, file.clone());
+        self.files.insert(key, (stamp, file.clone()));
         Ok(file)
     }
 }

@@ -2,12 +2,14 @@
 //! protocol of Civic's own. PostgreSQL holds what each component should serve
 //! ([`VersionStore`]); each host brings its slots to that, and reports what it serves.
 //!
-//! - Joining: a host records its manifests' sources (the first host's become version 1; a
-//!   changed source becomes a new version) and serves the cluster's desired versions before it
-//!   accepts a request, so a host that starts late serves the latest at once.
-//! - Following: every change `NOTIFY`s; each host `LISTEN`s on a connection of its own, reads
-//!   everything again after a reconnect (notifications are lost while disconnected), and every
-//!   few seconds anyway, as a safety net.
+//! - Joining: a host records its manifests' sources, a thousand slots per transaction (the first
+//!   host's become version 1; a changed source becomes a new version) and serves the cluster's
+//!   desired versions before it accepts a request, so a host that starts late serves the latest
+//!   at once.
+//! - Following: every change is numbered and `NOTIFY`s; each host `LISTEN`s on a connection of
+//!   its own and reads the desired versions changed since the last change it saw — when it
+//!   hears one, after a reconnect (notifications are lost while disconnected), and every few
+//!   seconds anyway, as a safety net. An idle host's queries are that read and its heartbeat.
 //! - Applying: a version is prepared, linked and health-checked like any swap before it serves;
 //!   one a host cannot serve is reported (`refused`), and the host keeps what it served.
 //! - Heartbeats: each host says every few seconds that it is alive; one silent for longer than
@@ -16,20 +18,24 @@
 use super::Runtime;
 use super::swap::SwapError;
 use crate::http::Host as _;
-use crate::manifest::{SlotKey, WasmFile};
+use crate::manifest::{CityId, SlotKey, WasmFile};
 use crate::sandbox::{Slot, Version};
 use crate::state::StoreError;
-use crate::state::postgres::{ClusterRows, Desired, HostRow, Served, VersionStore};
-use std::collections::HashMap;
+use crate::state::postgres::{Adoption, ClusterFilter, ClusterRows, Desired, HostRow, Served, VersionStore};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// How often a host says it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(2);
 
-/// How often a host reads every desired version, whatever it heard.
+/// How often a host reads what changed, whatever it heard.
 const RECONCILE: Duration = Duration::from_secs(10);
+
+/// Slots adopted per transaction when the manifests load.
+const ADOPT_BATCH: usize = 1000;
 
 /// How long a host waits before it listens again after its connection broke.
 const RECONNECT: Duration = Duration::from_secs(1);
@@ -42,6 +48,8 @@ pub struct Cluster {
     forget_after: Duration,
     /// What this host last reported of each component, so it reports only changes.
     reported: Mutex<HashMap<SlotKey, Report>>,
+    /// The last change this host has applied: it reads only those after.
+    seen: AtomicI64,
 }
 
 /// A version number served, and why the desired one is not, when it is not.
@@ -57,21 +65,44 @@ impl Cluster {
     ) -> Self {
         let now = SystemTime::now();
         let me = HostRow { id, address, admin, started_at: now, seen_at: now };
-        Self { store, me, forget_after, reported: Mutex::default() }
+        Self { store, me, forget_after, reported: Mutex::default(), seen: AtomicI64::new(0) }
     }
 
-    /// Tells the cluster what this host serves of a component, if that changed.
-    async fn report(&self, served: Served) {
-        let key = served.key.clone();
-        let now = (served.number, served.refused.clone());
-        let changed = self.reported.lock().unwrap_or_else(PoisonError::into_inner).get(&key) != Some(&now);
-        if changed && self.store.report(&served).await.is_ok() {
-            self.reported.lock().unwrap_or_else(PoisonError::into_inner).insert(key, now);
+    /// Tells the cluster what this host serves of some components, those that changed, in one
+    /// statement.
+    async fn report(&self, served: Vec<Served>) {
+        let report = |served: &Served| (served.number, served.refused.clone());
+        let changed: Vec<Served> = {
+            let reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+            served.into_iter().filter(|s| reported.get(&s.key) != Some(&report(s))).collect()
+        };
+        if self.store.report(&changed).await.is_ok() {
+            let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+            reported.extend(changed.iter().map(|s| (s.key.clone(), report(s))));
         }
     }
 
     pub fn id(&self) -> &str {
         &self.me.id
+    }
+
+    /// What this host serves in `slot` now, and why not the desired version when `refused`.
+    fn serving(&self, slot: &Slot, refused: Option<String>) -> Served {
+        let serving = slot.current();
+        Served {
+            host: self.id().to_owned(),
+            key: slot.key(),
+            number: serving.number,
+            sha256: serving.prepared.digest,
+            since: serving.since,
+            refused,
+        }
+    }
+
+    /// Tells the cluster that this host serves what it just swapped into `slot`: a change of
+    /// its own, which it does not read back.
+    pub(super) async fn report_swapped(&self, slot: &Slot) {
+        self.report(vec![self.serving(slot, None)]).await;
     }
 
     pub(crate) fn store(&self) -> &VersionStore {
@@ -85,9 +116,9 @@ impl Cluster {
         Ok(WasmFile::from_bytes(PathBuf::from(format!("version {number} of {key}")), bytes))
     }
 
-    /// Every host seen lately, every desired version, and what each host serves.
-    pub(crate) async fn rows(&self) -> Result<ClusterRows, StoreError> {
-        self.store.cluster(self.forget_after).await
+    /// Every host seen lately, a page of desired versions, and what each host serves of them.
+    pub(crate) async fn rows(&self, filter: &ClusterFilter<'_>) -> Result<ClusterRows, StoreError> {
+        self.store.cluster(self.forget_after, filter).await
     }
 }
 
@@ -97,7 +128,10 @@ impl Runtime {
     pub(crate) async fn join(self: &Arc<Self>) -> anyhow::Result<()> {
         let Some(cluster) = &self.cluster else { return Ok(()) };
         cluster.store.heartbeat(&cluster.me, cluster.forget_after).await?;
-        self.adopt_manifests().await?;
+        // Every change up to now is seen by the adoption, which reads each slot's desired
+        // version after; what changes from here on, following reads.
+        cluster.seen.store(cluster.store.last_change().await?, Ordering::Release);
+        self.adopt_manifests(None).await?;
         Ok(())
     }
 
@@ -121,17 +155,29 @@ impl Runtime {
         }
     }
 
-    /// Records what the manifests say each slot's source is, then serves what the cluster wants.
-    pub(crate) async fn adopt_manifests(self: &Arc<Self>) -> anyhow::Result<()> {
+    /// Records what the manifests say each slot's source is (of the cities `changed` names, or
+    /// of all), then serves what the cluster wants.
+    pub(crate) async fn adopt_manifests(self: &Arc<Self>, changed: Option<&HashSet<CityId>>) -> anyhow::Result<()> {
         let Some(cluster) = &self.cluster else { return Ok(()) };
         let _no_other_change = self.changes.lock().await;
-        let slots: Vec<_> =
-            self.routes().cities().iter().flat_map(|c| c.slots.values().cloned().collect::<Vec<_>>()).collect();
-        for slot in &slots {
-            let wasm = slot.manifest_wasm();
-            let desired = cluster.store.adopt(&slot.key(), wasm.digest, &wasm.bytes, cluster.id()).await?;
-            // A version this host cannot serve is reported; it keeps what it has.
-            let _ = self.bring(slot, &desired).await;
+        let routes = self.routes();
+        let cities = routes.cities().iter().filter(|c| changed.is_none_or(|changed| changed.contains(&c.id)));
+        let slots: Vec<_> = cities.flat_map(|c| c.slots.values().cloned().collect::<Vec<_>>()).collect();
+        drop(routes);
+        for batch in slots.chunks(ADOPT_BATCH) {
+            let sources: Vec<_> = batch.iter().map(|slot| slot.manifest_wasm()).collect();
+            let adoptions: Vec<_> = batch
+                .iter()
+                .zip(&sources)
+                .map(|(slot, wasm)| Adoption { key: slot.key(), sha256: wasm.digest, wasm: &wasm.bytes })
+                .collect();
+            let desired = cluster.store.adopt(&adoptions, cluster.id()).await?;
+            let mut served = Vec::with_capacity(batch.len());
+            for (slot, desired) in batch.iter().zip(&desired) {
+                // A version this host cannot serve is reported; it keeps what it has.
+                served.push(self.settle(cluster, slot, desired).await.1);
+            }
+            cluster.report(served).await;
         }
         Ok(())
     }
@@ -147,8 +193,9 @@ impl Runtime {
         }
     }
 
-    /// Listens for changes and applies them; reads everything again after each reconnect and
-    /// every few seconds.
+    /// Listens for changes and applies them; reads what changed after each reconnect, after
+    /// each notification (those heard meanwhile are covered by the same read) and every few
+    /// seconds.
     async fn follow(self: Arc<Self>) {
         let Some(cluster) = &self.cluster else { return };
         loop {
@@ -157,69 +204,64 @@ impl Runtime {
                 continue;
             };
             tracing::info!("listening for the cluster's changes");
-            self.reconcile_all().await;
+            self.reconcile().await;
             let mut ticks = tokio::time::interval(RECONCILE);
             ticks.tick().await;
             loop {
                 tokio::select! {
                     heard = listener.next() => match heard {
-                        Some(changed) => self.reconcile_one(&changed).await,
+                        Some(_) => listener.drain(),
                         None => break,
                     },
-                    _ = ticks.tick() => self.reconcile_all().await,
+                    _ = ticks.tick() => {}
                 }
+                self.reconcile().await;
             }
             tracing::warn!("lost the cluster's change notifications; listening again");
         }
     }
 
-    /// Brings every slot to the cluster's desired version.
-    async fn reconcile_all(self: &Arc<Self>) {
+    /// Brings every slot whose desired version changed since the last change seen to it.
+    async fn reconcile(self: &Arc<Self>) {
         let Some(cluster) = &self.cluster else { return };
-        let Ok(desired) = cluster.store.desired().await else { return };
+        let since = cluster.seen.load(Ordering::Acquire);
+        let Ok(changes) = cluster.store.desired_since(since, cluster.id()).await else { return };
+        let Some(last) = changes.iter().map(|desired| desired.change).max() else { return };
         let _no_other_change = self.changes.lock().await;
-        for desired in &desired {
+        let mut served = Vec::new();
+        for desired in &changes {
             if let Some(slot) = self.slot(desired.key.city.as_str(), desired.key.component.as_str()) {
-                let _ = self.bring(&slot, desired).await;
+                served.push(self.settle(cluster, &slot, desired).await.1);
             }
         }
-    }
-
-    /// Brings the slot a notification (`city/component`) names to its desired version.
-    async fn reconcile_one(self: &Arc<Self>, changed: &str) {
-        let key: SlotKey = match changed.parse() {
-            Ok(key) => key,
-            Err(e) => return tracing::warn!("a change notification that names no component: {e}"),
-        };
-        let Some(cluster) = &self.cluster else { return };
-        let Ok(Some(desired)) = cluster.store.desired_of(&key).await else { return };
-        let _no_other_change = self.changes.lock().await;
-        if let Some(slot) = self.slot(key.city.as_str(), key.component.as_str()) {
-            let _ = self.bring(&slot, &desired).await;
-        }
+        cluster.report(served).await;
+        cluster.seen.fetch_max(last, Ordering::AcqRel);
     }
 
     /// Makes `slot` serve `desired`, checked like a swap, and reports what it serves (when that
     /// changed). Hold `changes` while calling it.
     pub(super) async fn bring(self: &Arc<Self>, slot: &Arc<Slot>, desired: &Desired) -> Result<(), SwapError> {
         let Some(cluster) = &self.cluster else { return Ok(()) };
+        let (outcome, served) = self.settle(cluster, slot, desired).await;
+        cluster.report(vec![served]).await;
+        outcome
+    }
+
+    /// Makes `slot` serve `desired`, checked like a swap; what it serves after, to report.
+    async fn settle(
+        self: &Arc<Self>,
+        cluster: &Cluster,
+        slot: &Arc<Slot>,
+        desired: &Desired,
+    ) -> (Result<(), SwapError>, Served) {
         let current = slot.current();
         let outcome = self.apply(cluster, slot, &current, desired).await;
         if let Err(reason) = &outcome {
             tracing::error!(city = %slot.city(), component = %slot.name(), version = desired.number,
                 "cannot serve the cluster's version: {reason}");
         }
-        let serving = slot.current();
-        let served = Served {
-            host: cluster.id().to_owned(),
-            key: slot.key(),
-            number: serving.number,
-            sha256: serving.prepared.digest,
-            since: serving.since,
-            refused: outcome.as_ref().err().map(ToString::to_string),
-        };
-        cluster.report(served).await;
-        outcome
+        let served = cluster.serving(slot, outcome.as_ref().err().map(ToString::to_string));
+        (outcome, served)
     }
 
     /// Puts `desired` live in `slot` in place of `current`, unless it is live already.

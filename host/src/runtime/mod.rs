@@ -7,6 +7,7 @@
 //! never take it; they read the current table without a lock.
 
 pub(crate) mod cluster;
+pub(crate) mod manifests;
 mod plan;
 pub(crate) mod swap;
 pub(crate) mod watch;
@@ -17,12 +18,13 @@ pub(crate) use plan::Reloaded;
 use crate::engine::Engine;
 use crate::http::{self, Routes};
 use crate::limits::Limits;
-use crate::manifest::{CitySpec, Diagnostics};
+use crate::manifest::{CityId, CitySpec, Diagnostics};
 use crate::sandbox::{Sandbox, Slot};
 use crate::state::State;
 use arc_swap::{ArcSwap, Guard};
 use bytes::Bytes;
 use hyper::body::Body;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -44,7 +46,7 @@ impl Runtime {
     /// Loads every city; any component that does not compile or link fails the whole start (the
     /// error is the manifests' [`Diagnostics`]). `defaults` fill in the budgets the manifests
     /// leave out.
-    pub fn new(engine: Engine, state: State, defaults: &Limits, cities: &[CitySpec]) -> anyhow::Result<Self> {
+    pub fn new(engine: Engine, state: State, defaults: &Limits, cities: &[Arc<CitySpec>]) -> anyhow::Result<Self> {
         Self::clustered(engine, state, defaults, cities, None)
     }
 
@@ -53,11 +55,11 @@ impl Runtime {
         engine: Engine,
         state: State,
         defaults: &Limits,
-        cities: &[CitySpec],
+        cities: &[Arc<CitySpec>],
         cluster: Option<Cluster>,
     ) -> anyhow::Result<Self> {
         let sandbox = Sandbox::new(engine)?;
-        let plan = plan::Plan::new(&sandbox, &state, defaults, cities, &Routes::default())?;
+        let plan = plan::Plan::new(&sandbox, &state, defaults, cities, |_| true, &Routes::default())?;
         let routes = ArcSwap::from_pointee(plan.apply().0);
         let changes = tokio::sync::Mutex::new(());
         Ok(Self { sandbox, state, defaults: *defaults, routes, changes, draining: AtomicBool::new(false), cluster })
@@ -88,13 +90,15 @@ impl Runtime {
         self.routes.load().slot(city, name).cloned()
     }
 
-    /// Serves `cities` from now on, as a diff against what is served; compiles only what changed.
-    /// Blocks while it compiles: call it off the threads that serve requests.
-    pub(crate) fn reload(&self, cities: &[CitySpec]) -> Result<Reloaded, Diagnostics> {
+    /// Serves `cities` from now on, as a diff against what is served: only the cities `changed`
+    /// names are looked at again, and only what changed in them is compiled. Blocks while it
+    /// compiles: call it off the threads that serve requests.
+    pub(crate) fn reload(&self, cities: &[Arc<CitySpec>], changed: &HashSet<CityId>) -> Result<Reloaded, Diagnostics> {
         let _no_other_change = self.changes.blocking_lock();
-        tracing::info!("applying the manifests");
+        tracing::info!(changed = changed.len(), "applying the manifests");
         let current = self.routes.load_full();
-        let plan = plan::Plan::new(&self.sandbox, &self.state, &self.defaults, cities, &current)?;
+        let plan =
+            plan::Plan::new(&self.sandbox, &self.state, &self.defaults, cities, |id| changed.contains(id), &current)?;
         let (routes, reloaded) = plan.apply();
         let reloaded = reloaded.counting_removed(&current, &routes);
         self.routes.store(Arc::new(routes));

@@ -1,12 +1,13 @@
 //! What a reload does, decided before anything changes: each distinct component (by content
 //! hash) is prepared once, however many cities run it; an unchanged component keeps its slot
 //! (and any version swapped in since), a changed source is swapped into the same slot, changed
-//! settings get a new slot — and if anything fails to load or link, nothing changes.
+//! settings get a new slot — and if anything fails to load or link, nothing changes. A city
+//! whose manifest and components did not change is not looked at again: it keeps its table entry.
 
 use crate::http::{City, Routes};
 use crate::limits::Limits;
 use crate::link::{self, Linked};
-use crate::manifest::{CitySpec, ComponentName, ComponentSpec, Diagnostic, Diagnostics, Digest, WasmFile};
+use crate::manifest::{CityId, CitySpec, ComponentName, ComponentSpec, Diagnostic, Diagnostics, Digest, WasmFile};
 use crate::sandbox::{Prepared, Sandbox, Slot};
 use crate::state::State;
 use serde::Serialize;
@@ -29,22 +30,31 @@ pub struct Reloaded {
     pub unchanged: usize,
     /// Components no longer in their city.
     pub removed: usize,
+    /// Manifests whose bytes changed, parsed and checked again (set by the caller that read them).
+    pub manifests_parsed: usize,
+    /// Manifests in all.
+    pub manifests: usize,
 }
 
 impl Reloaded {
     /// Adds what went from `before` to `after` that the plan does not see: cities added and
-    /// removed, and slots no longer served.
+    /// removed, and slots no longer served. A city whose table entry was kept is skipped.
     pub fn counting_removed(mut self, before: &Routes, after: &Routes) -> Self {
-        let ids = |routes: &Routes| routes.cities().iter().map(|c| c.id.clone()).collect::<Vec<_>>();
-        let (old, new) = (ids(before), ids(after));
-        self.cities_added = new.iter().filter(|id| !old.contains(id)).count();
-        self.cities_removed = old.iter().filter(|id| !new.contains(id)).count();
-        let kept = |city: &City, slot: &Arc<Slot>| {
-            after.slot(city.id.as_str(), slot.name().as_str()).is_some_and(|new| Arc::ptr_eq(new, slot))
-        };
+        self.cities_added = after.cities().iter().filter(|c| before.city_by_id(c.id.as_str()).is_none()).count();
+        let mut removed = 0;
+        for old in before.cities() {
+            let Some(new) = after.city_by_id(old.id.as_str()) else {
+                self.cities_removed += 1;
+                removed += old.slots.len();
+                continue;
+            };
+            if !Arc::ptr_eq(old, new) {
+                let kept = |slot: &Arc<Slot>| new.slots.get(slot.name()).is_some_and(|s| Arc::ptr_eq(s, slot));
+                removed += old.slots.values().filter(|slot| !kept(slot)).count();
+            }
+        }
         // Every old slot not kept was either replaced (counted already) or removed.
-        let old_slots = before.cities().iter().flat_map(|c| c.slots.values().map(move |s| (c, s)));
-        self.removed = old_slots.filter(|(city, slot)| !kept(city, slot)).count() - self.replaced;
+        self.removed = removed - self.replaced;
         self
     }
 }
@@ -53,21 +63,30 @@ impl fmt::Display for Reloaded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cities +{} -{}; components: {} added, {} swapped, {} replaced, {} unchanged, {} removed",
+            "cities +{} -{}; components: {} added, {} swapped, {} replaced, {} unchanged, {} removed; \
+             {} of {} manifests parsed again",
             self.cities_added,
             self.cities_removed,
             self.added,
             self.swapped,
             self.replaced,
             self.unchanged,
-            self.removed
+            self.removed,
+            self.manifests_parsed,
+            self.manifests,
         )
     }
 }
 
 /// What becomes of each component: everything prepared, nothing live yet.
 pub struct Plan {
-    cities: Vec<(CitySpec, BTreeMap<ComponentName, Planned>)>,
+    cities: Vec<PlannedCity>,
+}
+
+enum PlannedCity {
+    /// Nothing about it changed: its table entry as it is.
+    Kept(Arc<City>),
+    Planned(Arc<CitySpec>, BTreeMap<ComponentName, Planned>),
 }
 
 enum Planned {
@@ -88,12 +107,14 @@ impl Planned {
 }
 
 impl Plan {
-    /// Prepares each distinct new component once and decides every slot against `current`.
+    /// Prepares each distinct new component once and decides every slot of the cities
+    /// `changed` names against `current`; the other cities keep what `current` has of them.
     pub fn new(
         sandbox: &Sandbox,
         state: &State,
         defaults: &Limits,
-        cities: &[CitySpec],
+        cities: &[Arc<CitySpec>],
+        changed: impl Fn(&CityId) -> bool,
         current: &Routes,
     ) -> Result<Self, Diagnostics> {
         let mut diagnostics = Diagnostics::default();
@@ -116,6 +137,12 @@ impl Plan {
         let mut planned_cities = Vec::with_capacity(cities.len());
         let mut link_problems = Vec::new();
         for city in cities {
+            if !changed(&city.id)
+                && let Some(kept) = current.city_by_id(city.id.as_str())
+            {
+                planned_cities.push(PlannedCity::Kept(kept.clone()));
+                continue;
+            }
             let mut planned = BTreeMap::new();
             for spec in &city.components {
                 let new_slot = |ready| Arc::new(Slot::new(&city.id, spec, ready, state, defaults));
@@ -135,7 +162,7 @@ impl Plan {
             }
             link_problems.extend(check_links(city, &planned));
             link_problems.extend(check_http(city, &planned));
-            planned_cities.push((city.clone(), planned));
+            planned_cities.push(PlannedCity::Planned(city.clone(), planned));
         }
         diagnostics.extend(link_problems);
         diagnostics.into_result(Self { cities: planned_cities })
@@ -145,7 +172,15 @@ impl Plan {
     pub fn apply(self) -> (Routes, Reloaded) {
         let mut reloaded = Reloaded::default();
         let mut built = Vec::with_capacity(self.cities.len());
-        for (city, planned) in self.cities {
+        for city in self.cities {
+            let (city, planned) = match city {
+                PlannedCity::Kept(city) => {
+                    reloaded.unchanged += city.slots.len();
+                    built.push(city);
+                    continue;
+                }
+                PlannedCity::Planned(city, planned) => (city, planned),
+            };
             let slots: BTreeMap<_, _> = planned
                 .into_iter()
                 .map(|(name, plan)| {
@@ -169,7 +204,7 @@ impl Plan {
                 .collect();
             let routable = city.routes.iter().filter(|r| slots.contains_key(&r.component));
             let routes: Vec<_> = routable.map(|r| (r.path.clone(), r.component.clone())).collect();
-            built.push(City::new(city.id, city.name, city.hosts, slots, routes));
+            built.push(Arc::new(City::new(city.id.clone(), city.name.clone(), city.hosts.clone(), slots, routes)));
         }
         (Routes::new(built), reloaded)
     }

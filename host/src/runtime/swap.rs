@@ -100,7 +100,9 @@ impl Runtime {
                 let (origin, host) = (wasm.path.display().to_string(), cluster.id());
                 let recorded = cluster.store().record(&slot.key(), wasm.digest, &wasm.bytes, &origin, host).await;
                 let desired = recorded.map_err(SwapError::Store)?;
-                slot.deploy_as(prepared, desired.number)
+                let version = slot.deploy_as(prepared, desired.number);
+                cluster.report_swapped(&slot).await;
+                version
             }
         };
         tracing::info!(city, component = name, version = version.number, sha256 = %version.prepared.digest, "swapped");

@@ -1,102 +1,61 @@
 //! Re-reading the manifests while the host serves: on `POST /v1/reload` and, with
 //! `civic run --watch`, whenever they change. An invalid manifest is rejected with its errors in
 //! the log and the running configuration keeps serving; a valid one is applied as a diff
-//! ([`Runtime::reload`]).
+//! ([`Runtime::reload`]) of the cities whose manifests or components changed ([`Manifests`]).
 //!
-//! The watch polls: it compares each manifest's inode, modification time and size, and the list
-//! of manifests its directories hold. The inode is what catches a Kubernetes ConfigMap update,
-//! which swaps a `..data` symlink to a new directory (a watch on the old file itself sees nothing).
+//! The watch hears changes from the kernel (inotify) on the manifests' directories, and then
+//! compares stamps; it also compares them every few seconds, in case an event went unheard (and
+//! every half second where the kernel cannot tell).
 
+use super::manifests::Manifests;
 use super::{Reloaded, Runtime};
-use crate::manifest::{self, CitySpec, Diagnostic, Diagnostics, Fetch, Parsed, Sources};
-use crate::registry::Registry;
-use std::os::unix::fs::MetadataExt as _;
+use crate::manifest::{Diagnostic, Diagnostics};
+use notify::Watcher as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// How often `--watch` looks at the manifests.
+/// How often the watch compares stamps when it hears nothing, with and without the kernel's events.
+const SAFETY_POLL: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(500);
 
-/// The manifests a host serves, as its command line names them (files, or directories of
-/// them), and what finds their sources when they are not plain files.
-pub struct Manifests {
-    args: Vec<PathBuf>,
-    fetch: Option<Arc<dyn Fetch>>,
-    registry: Option<Arc<Registry>>,
-    /// What the watch last saw of them: from when they were named, so a change made before the
-    /// watch starts (or while it restarts) is not missed.
-    seen: Mutex<Stamps>,
-}
+/// How long the watch lets a burst of events (a write, a ConfigMap's relinking) settle.
+const SETTLE: Duration = Duration::from_millis(30);
 
-/// What the watch compares: each manifest's path and, if it can be read, its identity.
-type Stamps = Option<Vec<(PathBuf, Option<(u64, i64, i64, u64)>)>>;
-
-impl Manifests {
-    pub fn new(args: Vec<PathBuf>, fetch: Option<Arc<dyn Fetch>>, registry: Option<Arc<Registry>>) -> Self {
-        let seen = Mutex::new(stamps(&args));
-        Self { args, fetch, registry, seen }
-    }
-
-    /// Reads, checks and resolves them.
-    pub async fn load(&self) -> Result<Vec<CitySpec>, Diagnostics> {
-        self.resolve(&manifest::parse(&self.args)?).await
-    }
-
-    /// Resolves `parsed`, read from them: their registry sources are fetched first.
-    pub async fn resolve(&self, parsed: &[Parsed]) -> Result<Vec<CitySpec>, Diagnostics> {
-        let mut sources = self.fetch.clone().map(Sources::new).unwrap_or_default();
-        if let Some(registry) = &self.registry {
-            let mut references: Vec<_> = parsed.iter().flat_map(Parsed::registry_sources).collect();
-            references.dedup();
-            for reference in references {
-                let fetched = registry.fetch(&reference).await.map_err(|e| e.to_string());
-                sources.fetched(reference, fetched);
-            }
-        }
-        manifest::resolve(parsed, &mut sources)
-    }
-}
-
-/// The identity of every manifest `args` name.
-fn stamps(args: &[PathBuf]) -> Stamps {
-    let stamp = |path: &PathBuf| {
-        let meta = std::fs::metadata(path).ok()?;
-        Some((meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len()))
-    };
-    let files = manifest::discover(args).ok()?;
-    Some(
-        files
-            .into_iter()
-            .map(|path| {
-                let identity = stamp(&path);
-                (path, identity)
-            })
-            .collect(),
-    )
-}
-
-/// Reads the manifests again and applies them (in a cluster, records their sources); logs the
-/// outcome.
+/// Reads the manifests again, applies what changed (in a cluster, records the changed sources);
+/// logs the outcome.
 pub async fn reload(runtime: &Arc<Runtime>, manifests: &Manifests) -> Result<Reloaded, Diagnostics> {
-    let outcome = match manifests.load().await {
-        Ok(cities) => {
+    let mut loaded = manifests.lock().await;
+    let outcome = match manifests.update(&loaded, Vec::new()).await {
+        Ok(update) => {
             // Compiling takes a while and all of a core: keep it off the threads that serve requests.
             let compiler = runtime.clone();
-            let applied = tokio::task::spawn_blocking(move || compiler.reload(&cities)).await;
-            // A compiler that panicked fails this reload, not the watch or the admin request.
-            applied.unwrap_or_else(|e| {
-                let path = manifests.args.first().map_or(Path::new("manifests"), PathBuf::as_path);
-                Err(Diagnostic::file(path, format!("the reload stopped: {e}")).into())
+            let applied = tokio::task::spawn_blocking(move || {
+                let reloaded = compiler.reload(&update.cities, &update.changed);
+                (reloaded, update)
             })
+            .await;
+            match applied {
+                Ok((Ok(reloaded), update)) => {
+                    let reloaded =
+                        Reloaded { manifests_parsed: update.parsed, manifests: update.cities.len(), ..reloaded };
+                    let changed = update.changed.clone();
+                    Manifests::commit(&mut loaded, update);
+                    if let Err(e) = runtime.adopt_manifests(Some(&changed)).await {
+                        tracing::error!("the cluster could not record the manifests' sources: {e:#}");
+                    }
+                    Ok(reloaded)
+                }
+                Ok((Err(diagnostics), _)) => Err(diagnostics),
+                // A compiler that panicked fails this reload, not the watch or the admin request.
+                Err(e) => {
+                    let path = manifests.args.first().map_or(Path::new("manifests"), PathBuf::as_path);
+                    Err(Diagnostic::file(path, format!("the reload stopped: {e}")).into())
+                }
+            }
         }
         Err(diagnostics) => Err(diagnostics),
     };
-    if outcome.is_ok()
-        && let Err(e) = runtime.adopt_manifests().await
-    {
-        tracing::error!("the cluster could not record the manifests' sources: {e:#}");
-    }
     match &outcome {
         Ok(reloaded) => tracing::info!("reloaded the manifests: {reloaded}"),
         Err(diagnostics) => {
@@ -108,17 +67,64 @@ pub async fn reload(runtime: &Arc<Runtime>, manifests: &Manifests) -> Result<Rel
 
 /// Reloads whenever the manifests change, until the host stops.
 pub async fn watch(runtime: Arc<Runtime>, manifests: Arc<Manifests>) {
-    let mut ticks = tokio::time::interval(POLL);
+    let (heard, mut events) = tokio::sync::mpsc::channel(1);
+    // Kept alive for as long as the watch runs: dropping it stops the events.
+    let mut watcher = listen(&manifests.args, heard.clone());
+    let mut ticks = tokio::time::interval(if watcher.is_some() { SAFETY_POLL } else { POLL });
     loop {
-        ticks.tick().await;
-        let now = stamps(&manifests.args);
-        {
-            let mut seen = manifests.seen.lock().unwrap_or_else(PoisonError::into_inner);
-            if *seen == now {
-                continue;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            Some(()) = events.recv() => {
+                tokio::time::sleep(SETTLE).await;
+                while events.try_recv().is_ok() {}
             }
-            *seen = now;
         }
-        let _ = reload(&runtime, &manifests).await;
+        let changed = manifests.looks_changed(&*manifests.lock().await);
+        if changed {
+            let _ = reload(&runtime, &manifests).await;
+            // A swapped link leaves the old directories watched: watch what the paths name now.
+            if watcher.is_some() {
+                watcher = listen(&manifests.args, heard.clone());
+            }
+        }
     }
+}
+
+/// Asks the kernel to tell of every change in the directories that hold the manifests (where
+/// a file is given, its directory: editors and ConfigMaps replace files rather than write them),
+/// and in the directory of each link on the way to them (git-sync swaps its `current` link to a
+/// new checkout). `None`, with a warning, where it cannot.
+fn listen(args: &[PathBuf], heard: tokio::sync::mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    let on_event = move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            // Full means a reload is pending already, which will see this change too.
+            let _ = heard.try_send(());
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(on_event) {
+        Ok(watcher) => watcher,
+        Err(e) => {
+            tracing::warn!("cannot hear changes to the manifests ({e}); looking every {POLL:?}");
+            return None;
+        }
+    };
+    let directory = |path: &Path| match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut dirs = Vec::new();
+    for arg in args {
+        dirs.push(if arg.is_dir() { arg.clone() } else { directory(arg) });
+        let links = arg.ancestors().filter(|a| std::fs::symlink_metadata(a).is_ok_and(|m| m.is_symlink()));
+        dirs.extend(links.map(directory));
+    }
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+            tracing::warn!("cannot hear changes in `{}` ({e}); looking every {POLL:?}", dir.display());
+            return None;
+        }
+    }
+    Some(watcher)
 }

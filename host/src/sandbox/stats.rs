@@ -69,7 +69,8 @@ impl SlotStats {
     }
 }
 
-/// A slot's counters at one moment.
+/// A slot's counters at one moment (or several slots' summed, by [`Snapshot::add`]).
+#[derive(Default)]
 pub struct Snapshot {
     pub requests: u64,
     pub errors: u64,
@@ -103,6 +104,19 @@ impl SlotStats {
 }
 
 impl Snapshot {
+    /// Adds `other`'s counts to these; `failing` becomes the longer run of the two.
+    pub fn add(&mut self, other: &Snapshot) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.latency.iter_mut().zip(&other.latency).for_each(|(sum, n)| *sum += n);
+        self.seconds += other.seconds;
+        self.swaps += other.swaps;
+        self.rejected_swaps.iter_mut().zip(&other.rejected_swaps).for_each(|(sum, n)| *sum += n);
+        self.linked_calls += other.linked_calls;
+        self.linked_call_failures += other.linked_call_failures;
+        self.failing = self.failing.max(other.failing);
+    }
+
     /// The latency within which a fraction `q` of the requests were answered, interpolated inside
     /// its bucket as Prometheus' `histogram_quantile` does; beyond the last bound, that bound.
     /// `None` before the first request.

@@ -176,6 +176,7 @@ mod tests {
 
     fn component(name: &str, links: &[(&str, &str)], routes: &[&str]) -> ComponentView {
         ComponentView {
+            city: "lecce".into(),
             name: name.into(),
             current: VersionView {
                 version: 1,

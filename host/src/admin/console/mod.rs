@@ -18,8 +18,9 @@ mod graph;
 mod pages;
 mod session;
 
+use super::page::Query;
 use super::{Admin, cluster, components, text, with_type};
-use crate::http::Host as _;
+use crate::http::{Host as _, Routes};
 use crate::manifest::{OciReference, WasmFile};
 use crate::runtime::swap::SwapError;
 use crate::sandbox::Version;
@@ -35,6 +36,11 @@ use session::{COOKIE, LIFETIME, Notice, Session, Sessions};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use subtle::ConstantTimeEq as _;
+
+/// Rows on one page of the cities list and of the cluster's versions: a page stays small
+/// (tens of kilobytes) however many cities there are.
+const CITIES_PER_PAGE: usize = 50;
+const CLUSTER_ROWS_PER_PAGE: usize = 100;
 
 const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
@@ -149,7 +155,10 @@ impl Console {
         let chrome = |section| Chrome::new(&visit.session, self.sessions.take_notice(&visit.id), section, runtime);
         match path {
             [""] => {
-                let cities = components::cities(&runtime.routes());
+                let cities = match cities_list(&runtime.routes(), request.uri().query()) {
+                    Ok(cities) => cities,
+                    Err(e) => return bad_request(chrome(Section::Cities), &e),
+                };
                 match live {
                     true => page(StatusCode::OK, &pages::CitiesLive { cities: &cities }),
                     false => {
@@ -159,7 +168,7 @@ impl Console {
             }
             ["cities", city] => {
                 let routes = runtime.routes();
-                let Some(city) = routes.cities().iter().find(|c| c.id.as_str() == *city) else {
+                let Some(city) = routes.city_by_id(city) else {
                     return not_found(
                         chrome(Section::Cities),
                         "No such city",
@@ -178,7 +187,7 @@ impl Console {
             }
             ["cities", city, "components", name] => {
                 let routes = runtime.routes();
-                let found = routes.cities().iter().find(|c| c.id.as_str() == *city).map(|c| components::city_view(c));
+                let found = routes.city_by_id(city).map(|c| components::city_view(c));
                 let Some((city, component)) = found.and_then(|mut city| {
                     let at = city.components.iter().position(|c| c.name == *name)?;
                     let component = city.components.swap_remove(at);
@@ -214,12 +223,19 @@ impl Console {
                 )
             }
             ["cluster"] => {
-                let view = cluster::view(runtime).await.map_err(|e| e.to_string());
+                let query = Query::parse(request.uri().query(), &["agree"]);
+                let query = match query {
+                    Ok(query) => Query { limit: query.limit.min(CLUSTER_ROWS_PER_PAGE), ..query },
+                    Err(e) => return bad_request(chrome(Section::Cluster), &e),
+                };
+                let view = cluster::view(runtime, &query).await.map_err(|e| e.to_string());
+                let paging = &pages::ClusterPaging { disagreeing_only: query.troubled, cursor: query.cursor.clone() };
                 match live {
-                    true => page(StatusCode::OK, &pages::ClusterLive { cluster: &view }),
-                    false => {
-                        page(StatusCode::OK, &pages::ClusterPage { chrome: chrome(Section::Cluster), cluster: &view })
-                    }
+                    true => page(StatusCode::OK, &pages::ClusterLive { cluster: &view, paging }),
+                    false => page(
+                        StatusCode::OK,
+                        &pages::ClusterPage { chrome: chrome(Section::Cluster), cluster: &view, paging },
+                    ),
                 }
             }
             _ => not_found(chrome(Section::Cities), "No such page", "The console has no page at this address."),
@@ -351,6 +367,24 @@ fn error_page(chrome: Option<Chrome>, status: StatusCode, title: &str, message: 
 
 fn not_found(chrome: Chrome, title: &str, message: &str) -> Answer {
     error_page(Some(chrome), StatusCode::NOT_FOUND, title, message)
+}
+
+fn bad_request(chrome: Chrome, message: &str) -> Answer {
+    error_page(Some(chrome), StatusCode::BAD_REQUEST, "Not a page the console has", message)
+}
+
+/// The page of the cities list that `query` (the address's query string) asks for.
+fn cities_list(routes: &Routes, query: Option<&str>) -> Result<pages::CitiesList, String> {
+    let asked = Query::parse(query, &["q", "health"])?;
+    let search = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "q")
+        .map(|(_, q)| q.trim().to_owned())
+        .unwrap_or_default();
+    let (failing_only, cursor) = (asked.troubled, asked.cursor.clone());
+    let page = components::list_cities(routes, &Query { limit: CITIES_PER_PAGE, ..asked })?;
+    let failing = Query { troubled: true, limit: 1, ..Query::default() };
+    let failing_cities = components::list_cities(routes, &failing)?.total;
+    Ok(pages::CitiesList { page, search, failing_only, cursor, failing_cities })
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Answer {

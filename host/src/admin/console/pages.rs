@@ -6,7 +6,8 @@ use super::catalog::{Catalog, Offer};
 use super::graph::Graph;
 use super::session::{Notice, Session};
 use crate::admin::cluster::{Agreement, ClusterView, HistoryEntry, HostView};
-use crate::admin::components::{CityView, ComponentView, Health, VersionView};
+use crate::admin::components::{CitySummary, CityView, ComponentView, Health, VersionView};
+use crate::admin::page::Page;
 use crate::runtime::Runtime;
 use askama::Template;
 use std::time::{Duration, SystemTime};
@@ -68,13 +69,94 @@ pub struct ErrorPage<'a> {
 #[template(path = "cities.html")]
 pub struct CitiesPage<'a> {
     pub chrome: Chrome,
-    pub cities: &'a [CityView],
+    pub cities: &'a CitiesList,
 }
 
 #[derive(Template)]
 #[template(path = "cities_live.html")]
 pub struct CitiesLive<'a> {
-    pub cities: &'a [CityView],
+    pub cities: &'a CitiesList,
+}
+
+/// One page of the cities list, as the search and filter asked for it.
+pub struct CitiesList {
+    pub page: Page<CitySummary>,
+    /// The search, as typed.
+    pub search: String,
+    pub failing_only: bool,
+    /// Where this page starts: the cursor it was asked with.
+    pub cursor: Option<String>,
+    /// Cities with a failing component, whatever the search.
+    pub failing_cities: usize,
+}
+
+impl CitiesList {
+    /// The query string of this list's pages, from `cursor` on.
+    fn query(&self, cursor: Option<&str>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if !self.search.is_empty() {
+            query.append_pair("q", &self.search);
+        }
+        if self.failing_only {
+            query.append_pair("health", "failing");
+        }
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", cursor);
+        }
+        query.finish()
+    }
+
+    /// The address of this page's live part.
+    fn live(&self) -> String {
+        match self.query(self.cursor.as_deref()) {
+            query if query.is_empty() => "/?live".into(),
+            query => format!("/?{query}&live"),
+        }
+    }
+
+    /// The address of the next page, when there is one.
+    fn next_page(&self) -> Option<String> {
+        self.page.next.as_deref().map(|next| format!("/?{}", self.query(Some(next))))
+    }
+
+    /// The address of the first page, when this is not it.
+    fn first_page(&self) -> Option<String> {
+        self.cursor.is_some().then(|| format!("/?{}", self.query(None)))
+    }
+
+    /// `Cities 1–50 of 98,000`, or what the search found none of.
+    fn summary(&self) -> String {
+        let shown = self.page.items.len();
+        if shown == 0 {
+            return match (self.search.is_empty(), self.failing_only) {
+                (true, false) => "This host serves no city.".into(),
+                (true, true) => "No city has a failing component.".into(),
+                (false, _) => format!("No city's id or name contains “{}”.", self.search),
+            };
+        }
+        let (first, last) = (self.page.items.first(), self.page.items.last());
+        let what =
+            if self.search.is_empty() { "cities".to_owned() } else { format!("cities matching “{}”", self.search) };
+        match (first, last) {
+            (Some(first), Some(last)) if self.page.total > shown => {
+                format!("{shown} of {} {what}: {} to {}", thousands(self.page.total), first.id, last.id)
+            }
+            _ => format!("{} {what}", thousands(self.page.total)),
+        }
+    }
+}
+
+/// `98000` as `98,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
 }
 
 #[derive(Template)]
@@ -126,12 +208,39 @@ pub struct CatalogPage<'a> {
 pub struct ClusterPage<'a> {
     pub chrome: Chrome,
     pub cluster: &'a Result<ClusterView, String>,
+    pub paging: &'a ClusterPaging,
 }
 
 #[derive(Template)]
 #[template(path = "cluster_live.html")]
 pub struct ClusterLive<'a> {
     pub cluster: &'a Result<ClusterView, String>,
+    pub paging: &'a ClusterPaging,
+}
+
+/// Which page of the cluster's versions is shown.
+pub struct ClusterPaging {
+    pub disagreeing_only: bool,
+    pub cursor: Option<String>,
+}
+
+impl ClusterPaging {
+    /// The address of the page from `cursor` on.
+    fn href(&self, cursor: Option<&String>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if self.disagreeing_only {
+            query.append_pair("agree", "false");
+        }
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", cursor);
+        }
+        format!("/cluster?{}", query.finish())
+    }
+
+    /// The address of this page's live part.
+    fn live(&self) -> String {
+        format!("{}&live", self.href(self.cursor.as_ref()))
+    }
 }
 
 impl ComponentPage<'_> {

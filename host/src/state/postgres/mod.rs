@@ -12,7 +12,7 @@ mod schema;
 mod versions;
 
 pub use kv::PostgresBackend;
-pub(crate) use versions::{ClusterRows, Desired, HostRow, Served, VersionStore};
+pub(crate) use versions::{Adoption, ClusterFilter, ClusterRows, Desired, HostRow, Served, VersionStore};
 
 use super::StoreError;
 use anyhow::bail;
@@ -197,6 +197,11 @@ impl Listener {
     /// The next notification's payload; `None` once the connection broke.
     pub async fn next(&mut self) -> Option<String> {
         self.notifications.recv().await
+    }
+
+    /// Drops the notifications already received: one read of what changed covers them all.
+    pub fn drain(&mut self) {
+        while self.notifications.try_recv().is_ok() {}
     }
 }
 

@@ -10,7 +10,7 @@ use deadpool_postgres::PoolError;
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The statements of each schema version, in order. Append; never change one that shipped.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: the citizens' data. Keys are `bytea`, so they sort in byte order and hold any string.
     "CREATE TABLE civic_kv (
         city text NOT NULL,
@@ -62,6 +62,20 @@ const MIGRATIONS: [&str; 2] = [
         refused text,
         PRIMARY KEY (host, city, component)
     )",
+    // 3: for 100,000 cities. A component's bytes are stored once per sha256, however many
+    // versions of however many cities have them; every change of a desired version takes the
+    // next number of `civic_changes`, so a host reads only what changed since it last looked.
+    "CREATE TABLE civic_blobs (
+        sha256 text PRIMARY KEY,
+        wasm bytea NOT NULL
+    );
+    INSERT INTO civic_blobs (sha256, wasm)
+        SELECT DISTINCT ON (sha256) sha256, wasm FROM civic_versions WHERE wasm IS NOT NULL ORDER BY sha256;
+    ALTER TABLE civic_versions DROP COLUMN wasm, DROP COLUMN reference;
+    ALTER TABLE civic_versions ADD FOREIGN KEY (sha256) REFERENCES civic_blobs (sha256);
+    CREATE SEQUENCE civic_changes;
+    ALTER TABLE civic_desired ADD COLUMN change bigint NOT NULL DEFAULT nextval('civic_changes');
+    CREATE INDEX civic_desired_by_change ON civic_desired (change)",
 ];
 
 /// Taken by the migration's transaction, so that hosts starting together migrate one at a time.

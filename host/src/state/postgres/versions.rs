@@ -1,17 +1,20 @@
 //! The cluster's desired component versions, in the database every host shares: each version of
-//! each city's component (numbered per component, the cluster's numbers, with its bytes), the one
-//! each should serve, the hosts that heartbeat, and what each serves.
+//! each city's component (numbered per component, the cluster's numbers), its bytes stored once
+//! per sha256 however many slots have them, the one each should serve, the hosts that
+//! heartbeat, and what each serves.
 //!
-//! A change — a manifest's new source, a swap, a rollback — is one transaction, serialised per
-//! component by an advisory lock, and `NOTIFY`s [`CHANNEL`] with `city/component` when it
-//! commits; every host `LISTEN`s and brings its slot to the desired version.
+//! A change — manifests' new sources (adopted a thousand slots at a time), a swap, a rollback —
+//! is one transaction. Changes are serialised by one advisory lock, taken before a change is
+//! numbered: so the change numbers (`civic_changes`) commit in order, and a host that read every
+//! change up to N has missed none below it. Each change `NOTIFY`s [`CHANNEL`] when it commits;
+//! every host `LISTEN`s and reads the desired versions changed since the last it saw.
 
 use super::{CallError, Database, Listener};
 use crate::manifest::{Digest, SlotKey};
 use crate::state::StoreError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio_postgres::{GenericClient, Row};
+use tokio_postgres::{GenericClient, Row, Transaction};
 
 /// The channel changes are announced on.
 pub(crate) const CHANNEL: &str = "civic_versions";
@@ -31,6 +34,8 @@ pub(crate) struct VersionRow {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Desired {
     pub key: SlotKey,
+    /// The number of the change that made it so: later changes have larger ones.
+    pub change: i64,
     pub number: u64,
     pub sha256: Digest,
     /// What a rollback brings back.
@@ -60,44 +65,127 @@ pub(crate) struct Served {
     pub refused: Option<String>,
 }
 
-/// Everything `GET /v1/cluster` shows, read at the database's `now`.
+/// A manifest's source for one slot, to adopt.
+pub(crate) struct Adoption<'a> {
+    pub key: SlotKey,
+    pub sha256: Digest,
+    pub wasm: &'a [u8],
+}
+
+/// Which desired versions a page of `GET /v1/cluster` shows: in `city/component` order after
+/// `after`, at most `limit`.
+pub(crate) struct ClusterFilter<'a> {
+    pub city: Option<&'a str>,
+    pub component: Option<&'a str>,
+    /// Only those some live host does not serve.
+    pub disagreeing: bool,
+    pub after: Option<&'a SlotKey>,
+    pub limit: usize,
+}
+
+/// What `GET /v1/cluster` shows, read at the database's `now`: every live host, one page of
+/// desired versions and what those hosts serve of them.
 pub(crate) struct ClusterRows {
     pub now: SystemTime,
     pub hosts: Vec<HostRow>,
     pub desired: Vec<Desired>,
     pub served: Vec<Served>,
+    /// Whether there is a page after this one.
+    pub more: bool,
+    /// Desired versions that match the filter, on every page.
+    pub total: usize,
+    /// Desired versions some live host does not serve, in the whole cluster.
+    pub disagreeing: usize,
 }
 
 pub(crate) struct VersionStore {
     db: Arc<Database>,
 }
 
-const DESIRED: &str = "SELECT d.city, d.component, d.number, v.sha256, d.previous, d.changed_at, d.changed_by \
-     FROM civic_desired d JOIN civic_versions v USING (city, component, number)";
+/// What [`desired_row`] reads, and from where.
+const DESIRED_COLUMNS: &str =
+    "SELECT d.city, d.component, d.change, d.number, v.sha256, d.previous, d.changed_at, d.changed_by";
+const DESIRED_FROM: &str = "FROM civic_desired d JOIN civic_versions v USING (city, component, number)";
+
+/// Whether every live host (`$1`, their ids) serves desired version `d` and did not refuse it.
+const AGREED: &str = "(SELECT count(*) FROM civic_served s WHERE s.city = d.city AND s.component = d.component \
+     AND s.number = d.number AND s.refused IS NULL AND s.host = ANY($1)) = cardinality($1)";
+
+/// Taken by every change, so that changes are numbered in the order they commit.
+const CHANGE_LOCK: i64 = 0x6369_7669_6300_0002;
 
 impl VersionStore {
     pub fn new(db: Arc<Database>) -> Self {
         Self { db }
     }
 
-    /// The manifest gives `city`'s `component` the source `sha256`: the first host to say so
-    /// records it as version 1; a host whose manifest changed the source records it as a new
-    /// version, which every host then serves; otherwise nothing changes (a version swapped in
-    /// since stays). The desired version, after.
-    pub async fn adopt(&self, key: &SlotKey, sha256: Digest, wasm: &[u8], host: &str) -> Result<Desired, StoreError> {
-        let (city, component, sha256) = (key.city.as_str(), key.component.as_str(), sha256.to_string());
-        let sha256 = sha256.as_str();
-        let ((), desired) = self
-            .change(key, async |tx| {
-                let manifest = manifest_sha256(tx, city, component).await?;
-                if manifest.as_deref() != Some(sha256) {
-                    let number = insert_version(tx, city, component, sha256, wasm, "manifest", host).await?;
-                    set_desired(tx, city, component, number, sha256, host).await?;
+    /// The manifests give each slot of `slots` its source: the first host to say so records it
+    /// as version 1; a host whose manifest changed the source records it as a new version,
+    /// which every host then serves; otherwise nothing changes (a version swapped in since
+    /// stays). One transaction; the bytes are sent only where the cluster lacks them. The
+    /// desired versions after, in the order of `slots`.
+    pub async fn adopt(&self, slots: &[Adoption<'_>], host: &str) -> Result<Vec<Desired>, StoreError> {
+        let cities: Vec<&str> = slots.iter().map(|s| s.key.city.as_str()).collect();
+        let components: Vec<&str> = slots.iter().map(|s| s.key.component.as_str()).collect();
+        let digests: Vec<String> = slots.iter().map(|s| s.sha256.to_string()).collect();
+        self.change(async |tx| {
+            // Each slot's desired version and the source its manifest last gave, in one read.
+            let known = tx
+                .query(
+                    &format!(
+                        "{DESIRED_COLUMNS}, d.manifest_sha256 {DESIRED_FROM} \
+                         WHERE (d.city, d.component) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+                    ),
+                    &[&cities, &components],
+                )
+                .await?;
+            let mut desired = std::collections::HashMap::with_capacity(slots.len());
+            for row in &known {
+                let manifest: String = row.get(8);
+                desired.insert(slot_key(row.get(0), row.get(1))?, (desired_row(row)?, manifest));
+            }
+            let changed: Vec<usize> = (0..slots.len())
+                .filter(|&i| desired.get(&slots[i].key).is_none_or(|(_, manifest)| *manifest != digests[i]))
+                .collect();
+            if !changed.is_empty() {
+                let digests: Vec<&str> = digests.iter().map(String::as_str).collect();
+                let (cities, components, digests) =
+                    (pick(&cities, &changed), pick(&components, &changed), pick(&digests, &changed));
+                let blobs = changed.iter().map(|&i| (slots[i].sha256, slots[i].wasm));
+                store_blobs(tx, blobs).await?;
+                // The new desired rows come back as `desired_row` reads them: the version's sha256
+                // is the manifest's.
+                let rows = tx
+                    .query(
+                        "WITH new AS (
+                            SELECT c AS city, n AS component, s AS sha256,
+                                COALESCE((SELECT max(number) FROM civic_versions v WHERE v.city = c AND v.component = n), 0) + 1 AS number
+                            FROM unnest($1::text[], $2::text[], $3::text[]) AS t(c, n, s)
+                        ), versions AS (
+                            INSERT INTO civic_versions (city, component, number, sha256, origin, created_by)
+                            SELECT city, component, number, sha256, 'manifest', $4 FROM new
+                        )
+                        INSERT INTO civic_desired AS d (city, component, number, previous, manifest_sha256, changed_by)
+                        SELECT city, component, number, NULL, sha256, $4 FROM new
+                        ON CONFLICT (city, component) DO UPDATE SET previous = d.number, number = EXCLUDED.number,
+                            manifest_sha256 = EXCLUDED.manifest_sha256, changed_at = now(),
+                            changed_by = EXCLUDED.changed_by, change = nextval('civic_changes')
+                        RETURNING d.city, d.component, d.change, d.number, d.manifest_sha256, d.previous,
+                            d.changed_at, d.changed_by",
+                        &[&cities, &components, &digests, &host],
+                    )
+                    .await?;
+                for row in &rows {
+                    let row = desired_row(row)?;
+                    desired.insert(row.key.clone(), (row, String::new()));
                 }
-                Ok(())
-            })
-            .await?;
-        Ok(desired)
+            }
+            let in_order = slots.iter().map(|slot| {
+                desired.remove(&slot.key).map(|(desired, _)| desired).ok_or_else(|| recorded_none(&slot.key))
+            });
+            Ok((!changed.is_empty(), in_order.collect::<Result<Vec<_>, _>>()?))
+        })
+        .await
     }
 
     /// Records `wasm` (from `origin`: `upload`, a registry reference) as the next version of
@@ -110,43 +198,70 @@ impl VersionStore {
         origin: &str,
         host: &str,
     ) -> Result<Desired, StoreError> {
-        let (city, component, sha256) = (key.city.as_str(), key.component.as_str(), sha256.to_string());
-        let sha256 = sha256.as_str();
-        let ((), desired) = self
-            .change(key, async |tx| {
-                let number = insert_version(tx, city, component, sha256, wasm, origin, host).await?;
-                let manifest = manifest_sha256(tx, city, component).await?;
-                set_desired(tx, city, component, number, manifest.as_deref().unwrap_or(sha256), host).await
-            })
+        let (city, component, digest) = (key.city.as_str(), key.component.as_str(), sha256.to_string());
+        self.change(async |tx| {
+            store_blobs(tx, [(sha256, wasm)]).await?;
+            tx.execute(
+                "WITH new AS (
+                    INSERT INTO civic_versions (city, component, number, sha256, origin, created_by)
+                    SELECT $1, $2, COALESCE(max(number), 0) + 1, $3, $4, $5 FROM civic_versions
+                    WHERE city = $1 AND component = $2 RETURNING number
+                )
+                INSERT INTO civic_desired AS d (city, component, number, previous, manifest_sha256, changed_by)
+                SELECT $1, $2, number, NULL, $3, $5 FROM new
+                ON CONFLICT (city, component) DO UPDATE SET previous = d.number, number = EXCLUDED.number,
+                    changed_at = now(), changed_by = EXCLUDED.changed_by, change = nextval('civic_changes')",
+                &[&city, &component, &digest, &origin, &host],
+            )
             .await?;
-        Ok(desired)
+            Ok((true, desired_in(tx, key).await?))
+        })
+        .await
     }
 
     /// Makes the version before the desired one desired again (and the desired one the one a
     /// further rollback brings back); `None` when there is none.
     pub async fn roll_back(&self, key: &SlotKey, host: &str) -> Result<Option<Desired>, StoreError> {
         let (city, component) = (key.city.as_str(), key.component.as_str());
-        let (rolled, desired) = self
-            .change(key, async |tx| {
-                let updated = tx
-                    .execute(
-                        "UPDATE civic_desired SET number = previous, previous = number, changed_at = now(), \
-                         changed_by = $3 WHERE city = $1 AND component = $2 AND previous IS NOT NULL",
-                        &[&city, &component, &host],
-                    )
-                    .await?;
-                Ok(updated == 1)
-            })
-            .await?;
-        Ok(rolled.then_some(desired))
+        self.change(async |tx| {
+            let updated = tx
+                .execute(
+                    "UPDATE civic_desired SET number = previous, previous = number, changed_at = now(), \
+                     changed_by = $3, change = nextval('civic_changes') \
+                     WHERE city = $1 AND component = $2 AND previous IS NOT NULL",
+                    &[&city, &component, &host],
+                )
+                .await?;
+            match updated {
+                1 => Ok((true, Some(desired_in(tx, key).await?))),
+                _ => Ok((false, None)),
+            }
+        })
+        .await
     }
 
-    /// Every component's desired version.
-    pub async fn desired(&self) -> Result<Vec<Desired>, StoreError> {
+    /// The number of the latest change.
+    pub async fn last_change(&self) -> Result<i64, StoreError> {
         self.db
             .run(async {
                 let client = self.db.client().await?;
-                client.query(DESIRED, &[]).await?.iter().map(desired_row).collect()
+                Ok(client.query_one("SELECT COALESCE(max(change), 0) FROM civic_desired", &[]).await?.get(0))
+            })
+            .await
+    }
+
+    /// The desired versions changed after change `since` by a host other than `host` (which
+    /// applies its own changes as it makes them).
+    pub async fn desired_since(&self, since: i64, host: &str) -> Result<Vec<Desired>, StoreError> {
+        self.db
+            .run(async {
+                let client = self.db.client().await?;
+                let query = format!(
+                    "{DESIRED_COLUMNS} {DESIRED_FROM} WHERE d.change > $1 AND d.changed_by <> $2 ORDER BY d.change"
+                );
+                // Prepared once per connection: an idle host's every read is one round trip.
+                let statement = client.prepare_cached(&query).await?;
+                client.query(&statement, &[&since, &host]).await?.iter().map(desired_row).collect()
             })
             .await
     }
@@ -157,7 +272,7 @@ impl VersionStore {
         self.db
             .run(async {
                 let client = self.db.client().await?;
-                let query = format!("{DESIRED} WHERE d.city = $1 AND d.component = $2");
+                let query = format!("{DESIRED_COLUMNS} {DESIRED_FROM} WHERE d.city = $1 AND d.component = $2");
                 client.query_opt(&query, &[&city, &component]).await?.as_ref().map(desired_row).transpose()
             })
             .await
@@ -169,9 +284,10 @@ impl VersionStore {
         self.db
             .run(async {
                 let client = self.db.client().await?;
-                let query = "SELECT wasm FROM civic_versions WHERE city = $1 AND component = $2 AND number = $3";
+                let query = "SELECT b.wasm FROM civic_versions v JOIN civic_blobs b USING (sha256) \
+                     WHERE v.city = $1 AND v.component = $2 AND v.number = $3";
                 let row = client.query_opt(query, &[&city, &component, &number]).await?;
-                let wasm: Option<Vec<u8>> = row.and_then(|row| row.get(0));
+                let wasm: Option<Vec<u8>> = row.map(|row| row.get(0));
                 wasm.ok_or_else(|| CallError::Refused(StoreError::Failed(format!("version {number} has no bytes"))))
             })
             .await
@@ -206,22 +322,27 @@ impl VersionStore {
     }
 
     /// This host is alive; hosts silent for longer than `forget_after` are forgotten, with what
-    /// they served.
+    /// they served. One statement: an idle host's only regular query besides reading changes.
     pub async fn heartbeat(&self, host: &HostRow, forget_after: Duration) -> Result<(), StoreError> {
+        let forget = forget_after.as_secs_f64();
         self.db
             .run(async {
                 let client = self.db.client().await?;
-                client
-                    .execute(
-                        "INSERT INTO civic_hosts (id, address, admin, started_at, seen_at) VALUES ($1, $2, $3, $4, now()) \
-                         ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, admin = EXCLUDED.admin, \
-                         started_at = EXCLUDED.started_at, seen_at = now()",
-                        &[&host.id, &host.address, &host.admin, &host.started_at],
+                let statement = client
+                    .prepare_cached(
+                        "WITH alive AS (
+                            INSERT INTO civic_hosts (id, address, admin, started_at, seen_at) VALUES ($1, $2, $3, $4, now())
+                            ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, admin = EXCLUDED.admin,
+                                started_at = EXCLUDED.started_at, seen_at = now()
+                        )
+                        DELETE FROM civic_hosts WHERE seen_at < now() - make_interval(secs => $5) AND id <> $1",
                     )
                     .await?;
-                let forget = forget_after.as_secs_f64();
                 client
-                    .execute("DELETE FROM civic_hosts WHERE seen_at < now() - make_interval(secs => $1)", &[&forget])
+                    .execute(
+                        &statement,
+                        &[&host.id, &host.address, &host.admin, &host.started_at, &forget],
+                    )
                     .await?;
                 Ok(())
             })
@@ -239,20 +360,29 @@ impl VersionStore {
             .await
     }
 
-    /// What this host serves of one component now.
-    pub async fn report(&self, served: &Served) -> Result<(), StoreError> {
-        let (number, sha256) = (served.number as i64, served.sha256.to_string());
-        let (city, component) = (served.key.city.as_str(), served.key.component.as_str());
+    /// What this host serves of some components now, in one statement.
+    pub async fn report(&self, served: &[Served]) -> Result<(), StoreError> {
+        if served.is_empty() {
+            return Ok(());
+        }
+        let column = |f: fn(&Served) -> &str| served.iter().map(f).collect::<Vec<&str>>();
+        let (hosts, cities, components) =
+            (column(|s| &s.host), column(|s| s.key.city.as_str()), column(|s| s.key.component.as_str()));
+        let numbers: Vec<i64> = served.iter().map(|s| s.number as i64).collect();
+        let digests: Vec<String> = served.iter().map(|s| s.sha256.to_string()).collect();
+        let since: Vec<SystemTime> = served.iter().map(|s| s.since).collect();
+        let refused: Vec<Option<&str>> = served.iter().map(|s| s.refused.as_deref()).collect();
         self.db
             .run(async {
                 let client = self.db.client().await?;
                 client
                     .execute(
                         "INSERT INTO civic_served (host, city, component, number, sha256, since, refused) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (host, city, component) DO UPDATE SET \
-                         number = EXCLUDED.number, sha256 = EXCLUDED.sha256, since = EXCLUDED.since, \
-                         refused = EXCLUDED.refused",
-                        &[&served.host, &city, &component, &number, &sha256, &served.since, &served.refused],
+                         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
+                             $6::timestamptz[], $7::text[]) \
+                         ON CONFLICT (host, city, component) DO UPDATE SET number = EXCLUDED.number, \
+                         sha256 = EXCLUDED.sha256, since = EXCLUDED.since, refused = EXCLUDED.refused",
+                        &[&hosts, &cities, &components, &numbers, &digests, &since, &refused],
                     )
                     .await?;
                 Ok(())
@@ -260,9 +390,15 @@ impl VersionStore {
             .await
     }
 
-    /// The hosts seen within `max_age`, every desired version, and what each of those hosts serves.
-    pub async fn cluster(&self, max_age: Duration) -> Result<ClusterRows, StoreError> {
+    /// The hosts seen within `max_age`, the page of desired versions `filter` asks for, and
+    /// what each of those hosts serves of them.
+    pub async fn cluster(&self, max_age: Duration, filter: &ClusterFilter<'_>) -> Result<ClusterRows, StoreError> {
         let max_age = max_age.as_secs_f64();
+        let (after_city, after_component) = match filter.after {
+            Some(key) => (Some(key.city.as_str()), Some(key.component.as_str())),
+            None => (None, None),
+        };
+        let limit = filter.limit as i64 + 1;
         self.db
             .run(async {
                 let client = self.db.client().await?;
@@ -284,12 +420,49 @@ impl VersionStore {
                         seen_at: row.get(4),
                     })
                     .collect::<Vec<_>>();
-                let desired = client.query(&format!("{DESIRED} ORDER BY city, component"), &[]).await?;
+                let ids: Vec<&str> = hosts.iter().map(|h| h.id.as_str()).collect();
+                let matching = format!(
+                    "($2::text IS NULL OR d.city = $2) AND ($3::text IS NULL OR d.component = $3) \
+                     AND (NOT $4 OR NOT {AGREED})"
+                );
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                    [&ids, &filter.city, &filter.component, &filter.disagreeing];
+                let total: i64 = client
+                    .query_one(&format!("SELECT count(*) FROM civic_desired d WHERE {matching}"), &params)
+                    .await?
+                    .get(0);
+                let disagreeing: i64 = client
+                    .query_one(&format!("SELECT count(*) FROM civic_desired d WHERE NOT {AGREED}"), &[&ids])
+                    .await?
+                    .get(0);
+                let page = client
+                    .query(
+                        &format!(
+                            "{DESIRED_COLUMNS} {DESIRED_FROM} WHERE {matching} AND ($5::text IS NULL OR (d.city, d.component) > ($5, $6)) \
+                             ORDER BY d.city, d.component LIMIT $7"
+                        ),
+                        &[
+                            &ids,
+                            &filter.city,
+                            &filter.component,
+                            &filter.disagreeing,
+                            &after_city,
+                            &after_component,
+                            &limit,
+                        ],
+                    )
+                    .await?;
+                let mut desired = page.iter().map(desired_row).collect::<Result<Vec<_>, _>>()?;
+                let more = desired.len() > filter.limit;
+                desired.truncate(filter.limit);
+                let cities: Vec<&str> = desired.iter().map(|d| d.key.city.as_str()).collect();
+                let components: Vec<&str> = desired.iter().map(|d| d.key.component.as_str()).collect();
                 let served = client
                     .query(
                         "SELECT host, city, component, number, sha256, since, refused FROM civic_served \
+                         WHERE host = ANY($1) AND (city, component) IN (SELECT * FROM unnest($2::text[], $3::text[])) \
                          ORDER BY host, city, component",
-                        &[],
+                        &[&ids, &cities, &components],
                     )
                     .await?;
                 let served = served
@@ -304,10 +477,9 @@ impl VersionStore {
                             refused: row.get(6),
                         })
                     })
-                    .filter(|served| served.as_ref().map_or(true, |s| hosts.iter().any(|host| host.id == s.host)))
                     .collect::<Result<_, CallError>>()?;
-                let desired = desired.iter().map(desired_row).collect::<Result<_, _>>()?;
-                Ok(ClusterRows { now, hosts, desired, served })
+                let (total, disagreeing) = (total as usize, disagreeing as usize);
+                Ok(ClusterRows { now, hosts, desired, served, more, total, disagreeing })
             })
             .await
     }
@@ -317,94 +489,80 @@ impl VersionStore {
         self.db.listen(CHANNEL).await
     }
 
-    /// Runs `change` in one transaction holding `city`'s `component`'s lock, announces the
-    /// change, and answers what `change` said with the desired version as it leaves it.
+    /// Runs `change` in one transaction holding the change lock and, when it says it changed
+    /// something, announces it; answers what `change` gave.
     async fn change<T>(
         &self,
-        key: &SlotKey,
-        change: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, CallError>,
-    ) -> Result<(T, Desired), StoreError> {
+        change: impl AsyncFnOnce(&Transaction<'_>) -> Result<(bool, T), CallError>,
+    ) -> Result<T, StoreError> {
         self.db
             .run(async {
                 let mut client = self.db.client().await?;
                 let tx = client.transaction().await?;
-                let (city, component, key) = (key.city.as_str(), key.component.as_str(), key.to_string());
-                tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key]).await?;
-                let changed = change(&tx).await?;
-                let row = tx
-                    .query_opt(&format!("{DESIRED} WHERE d.city = $1 AND d.component = $2"), &[&city, &component])
-                    .await?;
-                let desired = row.as_ref().map(desired_row).transpose()?.ok_or_else(|| {
-                    CallError::Refused(StoreError::Failed(format!(
-                        "no version of `{component}` in `{city}` is recorded"
-                    )))
-                })?;
-                tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &key]).await?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHANGE_LOCK]).await?;
+                let (changed, answer) = change(&tx).await?;
+                if changed {
+                    tx.execute("SELECT pg_notify($1, 'changed')", &[&CHANNEL]).await?;
+                }
                 tx.commit().await?;
-                Ok((changed, desired))
+                Ok(answer)
             })
             .await
     }
 }
 
+/// The elements of `values` at `indexes`.
+fn pick<'a>(values: &[&'a str], indexes: &[usize]) -> Vec<&'a str> {
+    indexes.iter().map(|&i| values[i]).collect()
+}
+
+/// Stores the bytes of each of `blobs` the cluster does not hold yet (each once).
+async fn store_blobs<'a>(
+    tx: &Transaction<'_>,
+    blobs: impl IntoIterator<Item = (Digest, &'a [u8])>,
+) -> Result<(), CallError> {
+    let mut distinct: std::collections::HashMap<Digest, &[u8]> = blobs.into_iter().collect();
+    let digests: Vec<String> = distinct.keys().map(ToString::to_string).collect();
+    let held = tx.query("SELECT sha256 FROM civic_blobs WHERE sha256 = ANY($1)", &[&digests]).await?;
+    for row in held {
+        distinct.remove(&digest(row.get(0))?);
+    }
+    for (sha256, wasm) in distinct {
+        tx.execute(
+            "INSERT INTO civic_blobs (sha256, wasm) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+            &[&sha256.to_string(), &wasm],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The desired version of `key` as `tx` leaves it.
+async fn desired_in(tx: &impl GenericClient, key: &SlotKey) -> Result<Desired, CallError> {
+    let (city, component) = (key.city.as_str(), key.component.as_str());
+    let row = tx
+        .query_opt(
+            &format!("{DESIRED_COLUMNS} {DESIRED_FROM} WHERE d.city = $1 AND d.component = $2"),
+            &[&city, &component],
+        )
+        .await?;
+    row.as_ref().map(desired_row).transpose()?.ok_or_else(|| recorded_none(key))
+}
+
+fn recorded_none(key: &SlotKey) -> CallError {
+    CallError::Refused(StoreError::Failed(format!("no version of `{}` in `{}` is recorded", key.component, key.city)))
+}
+
 fn desired_row(row: &Row) -> Result<Desired, CallError> {
     Ok(Desired {
         key: slot_key(row.get(0), row.get(1))?,
-        number: row.get::<_, i64>(2) as u64,
-        sha256: digest(row.get(3))?,
-        previous: row.get::<_, Option<i64>>(4).map(|n| n as u64),
-        changed_at: row.get(5),
-        changed_by: row.get(6),
+        change: row.get(2),
+        number: row.get::<_, i64>(3) as u64,
+        sha256: digest(row.get(4))?,
+        previous: row.get::<_, Option<i64>>(5).map(|n| n as u64),
+        changed_at: row.get(6),
+        changed_by: row.get(7),
     })
-}
-
-/// The sha256 of the component's source in the manifests, as last adopted; `None` before any.
-async fn manifest_sha256(tx: &impl GenericClient, city: &str, component: &str) -> Result<Option<String>, CallError> {
-    let row = tx
-        .query_opt("SELECT manifest_sha256 FROM civic_desired WHERE city = $1 AND component = $2", &[&city, &component])
-        .await?;
-    Ok(row.map(|row| row.get(0)))
-}
-
-/// Inserts the next version of a component; its number.
-async fn insert_version(
-    tx: &impl GenericClient,
-    city: &str,
-    component: &str,
-    sha256: &str,
-    wasm: &[u8],
-    origin: &str,
-    host: &str,
-) -> Result<i64, CallError> {
-    let row = tx
-        .query_one(
-            "INSERT INTO civic_versions (city, component, number, sha256, wasm, origin, created_by) \
-             SELECT $1, $2, COALESCE(max(number), 0) + 1, $3, $4, $5, $6 FROM civic_versions \
-             WHERE city = $1 AND component = $2 RETURNING number",
-            &[&city, &component, &sha256, &wasm, &origin, &host],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
-/// Makes version `number` the desired one; the one it replaces becomes the previous.
-async fn set_desired(
-    tx: &impl GenericClient,
-    city: &str,
-    component: &str,
-    number: i64,
-    manifest_sha256: &str,
-    host: &str,
-) -> Result<(), CallError> {
-    tx.execute(
-        "INSERT INTO civic_desired (city, component, number, previous, manifest_sha256, changed_by) \
-         VALUES ($1, $2, $3, NULL, $4, $5) ON CONFLICT (city, component) DO UPDATE SET \
-         previous = civic_desired.number, number = EXCLUDED.number, manifest_sha256 = EXCLUDED.manifest_sha256, \
-         changed_at = now(), changed_by = EXCLUDED.changed_by",
-        &[&city, &component, &number, &manifest_sha256, &host],
-    )
-    .await?;
-    Ok(())
 }
 
 /// The key in a row's city and component columns; a row no host could have written is an error

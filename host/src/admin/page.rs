@@ -127,8 +127,9 @@ mod tests {
         assert!(Query::parse(Some("limit=10001"), &[]).is_err());
         assert!(Query::parse(Some("city=Not%20An%20Id"), &[]).is_err());
         assert!(Query::parse(Some("q=x"), &[]).is_err(), "a list without search refuses `q`");
-        let query = Query::parse(Some("city=bremen&limit=5&q=Brem"), &["q"]).unwrap();
-        assert_eq!((query.city.unwrap().as_str(), query.limit, query.search.as_deref()), ("bremen", 5, Some("brem")));
+        let query = Query::parse(Some("city=bremen&limit=5&q=Brem"), &["q"]).expect("every parameter is valid");
+        let city = query.city.as_ref().map(|c| c.as_str());
+        assert_eq!((city, query.limit, query.search.as_deref()), (Some("bremen"), 5, Some("brem")));
     }
 
     #[test]
@@ -142,7 +143,7 @@ mod tests {
             assert_eq!(page.total, 25);
             seen.extend(&page.items);
             match page.next {
-                Some(next) => cursor = Some(next.parse().unwrap()),
+                Some(next) => cursor = Some(next.parse().expect("the cursor is the key a page gave")),
                 None => break,
             }
         }

@@ -36,6 +36,21 @@ struct Entry {
     city: Arc<CitySpec>,
 }
 
+/// A manifest found by a scan: the same as was loaded, or parsed again.
+enum Scanned {
+    Kept(Entry),
+    Parsed(Arc<Parsed>),
+}
+
+impl Scanned {
+    fn parsed(&self) -> &Parsed {
+        match self {
+            Scanned::Kept(entry) => &entry.parsed,
+            Scanned::Parsed(parsed) => parsed,
+        }
+    }
+}
+
 /// The manifests as they are now, against what was loaded: not in effect until
 /// [`Manifests::commit`]ted, so a rejected reload leaves nothing half-remembered.
 pub(crate) struct Update {
@@ -108,12 +123,12 @@ impl Manifests {
         let mut given: HashMap<PathBuf, Parsed> = given.into_iter().map(|p| (p.path().to_path_buf(), p)).collect();
 
         // Each manifest: kept as it was, or parsed again because its bytes changed.
-        let mut manifests: Vec<(PathBuf, Option<Stamp>, Result<Entry, Arc<Parsed>>)> = Vec::new();
+        let mut manifests: Vec<(PathBuf, Option<Stamp>, Scanned)> = Vec::new();
         let mut parsed_again = 0;
         for (path, stamp) in scan {
             let known = before.files.get(&path);
             if let Some(entry) = known.filter(|entry| stamp.is_some() && entry.stamp == stamp) {
-                manifests.push((path, stamp, Ok(entry.clone())));
+                manifests.push((path, stamp, Scanned::Kept(entry.clone())));
                 continue;
             }
             let parsed = match (given.remove(&path), known) {
@@ -121,7 +136,7 @@ impl Manifests {
                 (None, known) => match manifest::read(&path) {
                     // Relinked, rewritten with the same bytes: the same manifest.
                     Ok(text) if let Some(entry) = known.filter(|entry| entry.parsed.text() == text) => {
-                        manifests.push((path, stamp, Ok(Entry { stamp, ..entry.clone() })));
+                        manifests.push((path, stamp, Scanned::Kept(Entry { stamp, ..entry.clone() })));
                         continue;
                     }
                     Ok(text) => manifest::parse_one(&path, stamp, text),
@@ -130,17 +145,11 @@ impl Manifests {
             };
             parsed_again += 1;
             match parsed {
-                Ok(parsed) => manifests.push((path, stamp, Err(Arc::new(parsed)))),
+                Ok(parsed) => manifests.push((path, stamp, Scanned::Parsed(Arc::new(parsed)))),
                 Err(errors) => diagnostics.extend(errors),
             }
         }
-        let all: Vec<&Parsed> = manifests
-            .iter()
-            .map(|(_, _, entry)| match entry {
-                Ok(entry) => &*entry.parsed,
-                Err(parsed) => &**parsed,
-            })
-            .collect();
+        let all: Vec<&Parsed> = manifests.iter().map(|(_, _, scanned)| scanned.parsed()).collect();
         if let Err(errors) = manifest::check_cities(&all) {
             diagnostics.extend(errors);
         }
@@ -148,9 +157,9 @@ impl Manifests {
 
         let mut sources = before.sources.clone();
         let mut stale = sources.stale();
-        let references = manifests.iter().flat_map(|(_, _, entry)| match entry {
-            Ok(entry) => entry.references.clone(),
-            Err(parsed) => parsed.registry_sources().collect(),
+        let references = manifests.iter().flat_map(|(_, _, scanned)| match scanned {
+            Scanned::Kept(entry) => entry.references.clone(),
+            Scanned::Parsed(parsed) => parsed.registry_sources().collect(),
         });
         stale.extend(self.fetch_registry(references.collect(), &mut sources).await);
 
@@ -158,20 +167,22 @@ impl Manifests {
         let mut files = HashMap::with_capacity(manifests.len());
         let mut cities = Vec::with_capacity(manifests.len());
         let mut changed = HashSet::new();
-        for (path, stamp, entry) in manifests {
-            let entry = match entry {
-                Ok(entry) if !uses_any(&entry.city, &stale) => entry,
-                Ok(Entry { parsed, .. }) | Err(parsed) => match manifest::resolve_one(&parsed, &mut sources) {
-                    Ok(city) => {
-                        changed.insert(city.id.clone());
-                        let references = parsed.registry_sources().collect();
-                        Entry { stamp, parsed, references, city: Arc::new(city) }
+        for (path, stamp, scanned) in manifests {
+            let entry = match scanned {
+                Scanned::Kept(entry) if !uses_any(&entry.city, &stale) => entry,
+                Scanned::Kept(Entry { parsed, .. }) | Scanned::Parsed(parsed) => {
+                    match manifest::resolve_one(&parsed, &mut sources) {
+                        Ok(city) => {
+                            changed.insert(city.id.clone());
+                            let references = parsed.registry_sources().collect();
+                            Entry { stamp, parsed, references, city: Arc::new(city) }
+                        }
+                        Err(errors) => {
+                            diagnostics.extend(errors);
+                            continue;
+                        }
                     }
-                    Err(errors) => {
-                        diagnostics.extend(errors);
-                        continue;
-                    }
-                },
+                }
             };
             cities.push(entry.city.clone());
             files.insert(path, entry);

@@ -5,7 +5,9 @@
 //! whether they agree, and forget a host that stopped.
 
 use civic_tests::postgres::Postgres;
-use civic_tests::{City, Civic, HELLO_CITY, KEYVALUE, PLAIN_PROXY, Workspace, civic, client, console_session, get};
+use civic_tests::{
+    City, Civic, FAULTY, HELLO_CITY, KEYVALUE, PLAIN_PROXY, Workspace, civic, client, console_session, get,
+};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -260,7 +262,7 @@ async fn the_cluster_view_shows_the_hosts_and_whether_they_agree_and_forgets_a_s
     let status_text = hosts.status(0);
     assert!(status_text.contains("the hosts DISAGREE on 1 components"), "{status_text}");
     assert!(status_text.contains("lecce/hello: the cluster wants version 2"), "{status_text}");
-    assert!(status_text.contains("serves 1"), "{status_text}");
+    assert!(status_text.contains("has not applied it yet"), "the hung host: {status_text}");
     // The console's cluster page tells people the same.
     let admin = format!("http://{}", hosts.hosts[0].admin_addr().await);
     let session = console_session(&admin, TOKEN).await;
@@ -285,4 +287,68 @@ async fn the_cluster_view_shows_the_hosts_and_whether_they_agree_and_forgets_a_s
         }
         assert!(Instant::now() < forgotten, "the stopped host was not forgotten: {view}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_that_refuses_the_clusters_version_says_so_until_it_serves_the_desired_one_again() {
+    let server = Postgres::shared();
+    let db = server.database();
+    let ws = Workspace::new();
+    // The same city on both; the second checks `/panic` before it serves a version.
+    let lecce = |more: &str| {
+        City::new("lecce").component("hello", HELLO_CITY, &format!("config = {{ city_name = \"Lecce\" }}\n{more}"))
+    };
+    let plain = lecce("").route("/hello", "hello").write(&ws);
+    let strict = ws.write("strict.toml", lecce(r#"health = "/panic""#).route("/hello", "hello").toml());
+    let hosts = [Civic::run_clustered(&db, &[&plain], TOKEN, &[]), Civic::run_clustered(&db, &[&strict], TOKEN, &[])];
+    for host in &hosts {
+        host.wait_for_log(&["joined the cluster"], SPREAD * 5).await;
+    }
+    let served = || server.query(&db, "SELECT count(*) FROM civic_served");
+    assert_eq!(served(), "0", "both serve what the cluster wants");
+
+    // FAULTY panics at `/panic`: the strict host refuses it, keeps version 1, and stores why.
+    let marks: Vec<usize> = hosts.iter().map(Civic::log_lines).collect();
+    let url = format!("http://{}/v1/cities/lecce/components/hello", hosts[0].admin_addr().await);
+    let response = client().put(&url).bearer_auth(TOKEN).body(std::fs::read(FAULTY).unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    hosts[1].wait_for_log_after(marks[1], &["cannot serve the cluster's version"], SPREAD * 5).await;
+    let deadline = Instant::now() + SPREAD * 5;
+    let mut ticks = tokio::time::interval(Duration::from_millis(100));
+    let refused = loop {
+        ticks.tick().await;
+        let view = cluster_view(&hosts[0]).await;
+        let refusal = view["items"][0]["hosts"].as_array().into_iter().flatten().find(|s| !s["refused"].is_null());
+        if let Some(refusal) = refusal {
+            break (view.clone(), refusal.clone());
+        }
+        assert!(Instant::now() < deadline, "no refusal shown: {view}");
+    };
+    let (view, refusal) = refused;
+    assert_eq!((view["agree"].as_bool(), view["disagreeing"].as_u64()), (Some(false), Some(1)), "{view}");
+    assert_eq!(refusal["version"], 1, "it kept what it served: {view}");
+    assert!(refusal["refused"].as_str().is_some_and(|why| why.contains("/panic")), "{view}");
+    assert_eq!(served(), "1", "one row, for the one refusal");
+
+    // Back to hello-city through the strict host: both serve it, and the row is gone.
+    let marks: Vec<usize> = hosts.iter().map(Civic::log_lines).collect();
+    let url = format!("http://{}/v1/cities/lecce/components/hello", hosts[1].admin_addr().await);
+    let response = client().put(&url).bearer_auth(TOKEN).body(std::fs::read(HELLO_CITY).unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    hosts[0].wait_for_log_after(marks[0], &["serving the cluster's version"], SPREAD * 5).await;
+    let deadline = Instant::now() + SPREAD * 5;
+    loop {
+        ticks.tick().await;
+        let view = cluster_view(&hosts[1]).await;
+        if view["agree"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the hosts do not agree again: {view}");
+    }
+    assert_eq!(served(), "0");
+}
+
+async fn cluster_view(host: &Civic) -> Value {
+    let url = format!("http://{}/v1/cluster", host.admin_addr().await);
+    client().get(url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap()
 }

@@ -153,7 +153,7 @@ async fn a_database_of_the_previous_release_migrates_and_keeps_its_data() {
     );
     let ws = Workspace::new();
     let civic = Civic::run_on(&db, &[&kv_city(&ws)], &[]);
-    civic.wait_for_log(&["migrated the state store's schema", "from=1", "to=3"], Duration::from_secs(10)).await;
+    civic.wait_for_log(&["migrated the state store's schema", "from=1", "to=4"], Duration::from_secs(10)).await;
     assert_eq!(get(&civic.url("/kv/b/greeting"), None).await, (200, "kept since version 1".into()));
 }
 
@@ -188,7 +188,7 @@ async fn a_cluster_of_the_previous_release_keeps_each_components_bytes_once() {
     );
     let ws = Workspace::new();
     let civic = Civic::run_on(&db, &[&kv_city(&ws)], &[]);
-    civic.wait_for_log(&["migrated the state store's schema", "from=2", "to=3"], Duration::from_secs(10)).await;
+    civic.wait_for_log(&["migrated the state store's schema", "from=2", "to=4"], Duration::from_secs(10)).await;
     assert_eq!(
         server.query(&db, "SELECT string_agg(encode(wasm, 'hex'), ',') FROM civic_blobs WHERE sha256 = 'aa'"),
         "0061736d"
@@ -198,6 +198,11 @@ async fn a_cluster_of_the_previous_release_keeps_each_components_bytes_once() {
     assert_eq!(server.query(&db, columns), "0", "the bytes are no longer in each version");
     // Every desired version has its own change number, and this host's slot one after them.
     assert_eq!(server.query(&db, "SELECT count(DISTINCT change) FROM civic_desired"), "3");
+    // Joined, the host says it has applied every change: no row per component needed.
+    civic.wait_for_log(&["joined the cluster"], Duration::from_secs(10)).await;
+    let caught_up = "SELECT bool_and(seen_change = (SELECT max(change) FROM civic_desired)) FROM civic_hosts";
+    assert_eq!(server.query(&db, caught_up), "t");
+    assert_eq!(server.query(&db, "SELECT count(*) FROM civic_served"), "0");
 }
 
 #[test]

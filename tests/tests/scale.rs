@@ -137,7 +137,7 @@ async fn a_cluster_stores_one_files_bytes_once_for_2000_slots() {
     let count = |table: &str| server.query(&db, &format!("SELECT count(*) FROM {table}"));
     assert_eq!(count("civic_blobs"), "1", "one file, one blob");
     assert_eq!(count("civic_versions"), CITIES.to_string());
-    assert_eq!(count("civic_served"), CITIES.to_string(), "every slot reported");
+    assert_eq!(count("civic_served"), "0", "a host that serves what the cluster wants stores nothing per slot");
     let stored = server.query(&db, "SELECT sum(length(wasm)) FROM civic_blobs");
     assert_eq!(stored, std::fs::metadata(HELLO_CITY).unwrap().len().to_string());
 
@@ -154,4 +154,9 @@ async fn a_cluster_stores_one_files_bytes_once_for_2000_slots() {
     assert_eq!(view["next"], format!("{}/hello", id(9)), "{view}");
     let (_, page) = admin(&second, reqwest::Method::GET, &format!("/v1/cluster?limit=10&cursor={}/hello", id(9))).await;
     assert_eq!(page["items"][0]["city"], id(10), "{page}");
+    // Both hosts serve every slot as the cluster wants, and neither stored a row to say so.
+    assert_eq!((view["agree"].as_bool(), view["disagreeing"].as_u64()), (Some(true), Some(0)), "{view}");
+    let hosts = |item: &Value| item["hosts"].as_array().map_or(0, Vec::len);
+    assert!(page["items"].as_array().is_some_and(|items| items.iter().all(|item| hosts(item) == 2)), "{page}");
+    assert_eq!(count("civic_served"), "0");
 }

@@ -60,6 +60,8 @@ pub struct Agreement {
     pub agree: bool,
     pub disagreeing_seconds: Option<f64>,
     pub hosts: Vec<Serving>,
+    /// Live hosts that have not applied this version's change yet.
+    pub pending: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -130,6 +132,12 @@ pub async fn view(runtime: &Runtime, query: &Query) -> Result<ClusterView, ViewE
                 by: desired.changed_by.clone(),
                 agree,
                 disagreeing_seconds: (!agree).then(|| seconds(desired.changed_at)),
+                pending: rows
+                    .hosts
+                    .iter()
+                    .filter(|host| !served.iter().any(|s| s.host == host.id))
+                    .map(|host| host.id.clone())
+                    .collect(),
                 hosts: served
                     .iter()
                     .map(|s| Serving {

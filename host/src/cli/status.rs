@@ -124,7 +124,7 @@ fn describe_cluster(cluster: &Value) -> String {
             let id = host["id"].as_str().unwrap_or_default();
             let served = component["hosts"].as_array().into_iter().flatten().find(|s| s["host"] == id);
             match served {
-                None => text += &format!("; {id} has not reported"),
+                None => text += &format!("; {id} has not applied it yet"),
                 Some(served) if !served["refused"].is_null() => {
                     text += &format!(
                         "; {id} serves {} and refused it: {}",

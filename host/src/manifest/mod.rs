@@ -32,6 +32,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::Hash;
+use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 use toml::Spanned;
@@ -107,6 +108,29 @@ pub(crate) struct RouteSpec {
     pub component: ComponentName,
 }
 
+/// What a manifest claims that no other may: its city's id and hosts. Small beside the parsed
+/// manifest, so a host keeps it for every manifest and checks a changed one against the rest.
+#[derive(Clone, Debug)]
+pub struct Claims {
+    file: Arc<SourceFile>,
+    id: CityId,
+    id_span: Range<usize>,
+    /// The valid ones; `no_hosts` when the manifest lists none at all.
+    hosts: Vec<(HostName, Range<usize>)>,
+    no_hosts: bool,
+}
+
+impl Claims {
+    /// The text of the manifest they were taken from.
+    pub fn text(&self) -> &str {
+        &self.file.text
+    }
+
+    fn at(&self, span: &Range<usize>) -> Location {
+        Location { file: self.file.clone(), span: span.clone() }
+    }
+}
+
 /// A parsed and checked manifest whose sources are not read yet.
 pub struct Parsed {
     file: Arc<SourceFile>,
@@ -134,6 +158,18 @@ impl Parsed {
     /// Where a span of this manifest is.
     fn at<T>(&self, value: &Spanned<T>) -> Location {
         Location { file: self.file.clone(), span: value.span() }
+    }
+
+    /// What it claims that no other manifest may.
+    pub fn claims(&self) -> Claims {
+        let city = &self.manifest.city;
+        Claims {
+            file: self.file.clone(),
+            id: city.id.get_ref().clone(),
+            id_span: city.id.span(),
+            hosts: self.valid(&city.hosts).map(|(host, at)| (host.clone(), at.span)).collect(),
+            no_hosts: city.hosts.is_empty(),
+        }
     }
 
     /// The valid elements of an array with their locations; `check_manifest` reported the others.
@@ -167,8 +203,8 @@ pub fn parse(args: &[PathBuf]) -> Result<Vec<Parsed>, Diagnostics> {
             Err(errors) => diagnostics.extend(errors),
         }
     }
-    let all: Vec<_> = parsed.iter().collect();
-    if let Err(errors) = check_cities(&all) {
+    let claims: Vec<Claims> = parsed.iter().map(Parsed::claims).collect();
+    if let Err(errors) = check_cities(&claims.iter().collect::<Vec<_>>()) {
         diagnostics.extend(errors);
     }
     diagnostics.into_result(parsed)
@@ -432,38 +468,37 @@ fn check_unique<'a, T: Eq + Hash + fmt::Display + 'a>(
 
 /// Checks across manifests: each city once, each host claimed by one city, and every city
 /// reachable when several share the listener. Hash lookups only: cheap for 100,000 manifests.
-pub fn check_cities(parsed: &[&Parsed]) -> Result<(), Diagnostics> {
+pub fn check_cities(claims: &[&Claims]) -> Result<(), Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     let mut ids: HashMap<&CityId, Location> = HashMap::new();
     let mut hosts: HashMap<&HostName, (Location, &CityId)> = HashMap::new();
-    for manifest in parsed {
-        let city = &manifest.manifest.city;
-        let id = city.id.get_ref();
+    for claim in claims {
+        let id = &claim.id;
         if let Some(first) = ids.get(id) {
             diagnostics.push(
-                Diagnostic::at(manifest.at(&city.id), format!("city `{id}` is loaded twice"))
+                Diagnostic::at(claim.at(&claim.id_span), format!("city `{id}` is loaded twice"))
                     .note(format!("first loaded from {first}")),
             );
             continue;
         }
-        ids.insert(id, manifest.at(&city.id));
-        for (host, at) in manifest.valid(&city.hosts) {
+        ids.insert(id, claim.at(&claim.id_span));
+        for (host, span) in &claim.hosts {
             match hosts.get(host) {
                 Some((first, owner)) if *owner != id => diagnostics.push(
-                    Diagnostic::at(at, format!("host `{host}` is already claimed by city `{owner}`"))
+                    Diagnostic::at(claim.at(span), format!("host `{host}` is already claimed by city `{owner}`"))
                         .note(format!("claimed at {first}")),
                 ),
                 Some(_) => {}
                 None => {
-                    hosts.insert(host, (at, id));
+                    hosts.insert(host, (claim.at(span), id));
                 }
             }
         }
-        if parsed.len() > 1 && city.hosts.is_empty() {
+        if claims.len() > 1 && claim.no_hosts {
             diagnostics.push(
                 Diagnostic::at(
-                    manifest.at(&city.id),
-                    format!("city `{id}` has no `hosts`, but {} cities share this host", parsed.len()),
+                    claim.at(&claim.id_span),
+                    format!("city `{id}` has no `hosts`, but {} cities share this host", claims.len()),
                 )
                 .note("the `Host` header picks the city: add `hosts = [\"…\"]` to `[city]`"),
             );

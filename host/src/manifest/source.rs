@@ -107,7 +107,10 @@ impl Source {
             ));
         }
         let path = manifest.parent().unwrap_or(Path::new(".")).join(source);
-        Ok(if path.is_dir() { Self::Crate(path) } else { Self::File(path) })
+        // A `.wasm` is a component file whatever else it is: no stat for each component of
+        // each of 100,000 cities.
+        let named_as_file = path.extension().is_some_and(|e| e == "wasm");
+        Ok(if !named_as_file && path.is_dir() { Self::Crate(path) } else { Self::File(path) })
     }
 }
 
@@ -127,13 +130,16 @@ pub struct Sources {
     fetch: Option<Arc<dyn Fetch>>,
     /// By canonical path, with the file's stamp from before it was read.
     files: HashMap<PathBuf, (Option<Stamp>, Arc<WasmFile>)>,
+    /// The canonical path of each path a manifest gave, within one load: many cities name the
+    /// same file, and a link on the way may change between loads (git-sync's checkouts).
+    canonical: HashMap<PathBuf, PathBuf>,
     registry: HashMap<OciReference, Result<Arc<WasmFile>, String>>,
 }
 
 impl Sources {
     /// Sources that `fetch` finds when they are not plain files.
     pub fn new(fetch: Arc<dyn Fetch>) -> Self {
-        Self { fetch: Some(fetch), files: HashMap::new(), registry: HashMap::new() }
+        Self { fetch: Some(fetch), ..Self::default() }
     }
 
     /// What fetching `reference` from its registry gave: the component, or why not. The
@@ -154,6 +160,7 @@ impl Sources {
     /// The component files read before that changed since, forgotten so that the next read
     /// reads them again: the cities that use them need resolving again.
     pub fn stale(&mut self) -> Vec<Arc<WasmFile>> {
+        self.canonical.clear();
         let mut stale = Vec::new();
         self.files.retain(|path, (stamp, wasm)| {
             let unchanged = Stamp::of(path) == *stamp;
@@ -198,7 +205,14 @@ impl Sources {
                 artifact
             }
         };
-        let key = path.canonicalize().map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+        let key = match self.canonical.get(&path) {
+            Some(key) => key.clone(),
+            None => {
+                let key = path.canonicalize().map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+                self.canonical.insert(path.clone(), key.clone());
+                key
+            }
+        };
         if let Some((_, file)) = self.files.get(&key) {
             return Ok(file.clone());
         }

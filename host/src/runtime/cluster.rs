@@ -12,8 +12,11 @@
 //!   seconds anyway, as a safety net. An idle host's queries are that read and its heartbeat.
 //! - Applying: a version is prepared, linked and health-checked like any swap before it serves;
 //!   one a host cannot serve is reported (`refused`), and the host keeps what it served.
-//! - Heartbeats: each host says every few seconds that it is alive; one silent for longer than
-//!   `forget_after` is forgotten, with what it served.
+//! - Reporting: a host says up to which change it has applied every change, and reports a
+//!   component only where it serves another version than the desired one, so that hosts that
+//!   agree write nothing per component.
+//! - Heartbeats: each host says every few seconds that it is alive and how far it has applied;
+//!   one silent for longer than `forget_after` is forgotten, with what it served.
 
 use super::Runtime;
 use super::swap::SwapError;
@@ -46,9 +49,9 @@ pub struct Cluster {
     me: HostRow,
     /// Hosts silent for this long are forgotten.
     forget_after: Duration,
-    /// What this host last reported of each component, so it reports only changes.
+    /// The components this host reported serving otherwise than desired, and what it reported.
     reported: Mutex<HashMap<SlotKey, Report>>,
-    /// The last change this host has applied: it reads only those after.
+    /// The last change this host has applied: it reads only those after, and says so.
     seen: AtomicI64,
 }
 
@@ -64,22 +67,46 @@ impl Cluster {
         forget_after: Duration,
     ) -> Self {
         let now = SystemTime::now();
-        let me = HostRow { id, address, admin, started_at: now, seen_at: now };
+        let me = HostRow { id, address, admin, started_at: now, seen_at: now, seen_change: 0 };
         Self { store, me, forget_after, reported: Mutex::default(), seen: AtomicI64::new(0) }
     }
 
-    /// Tells the cluster what this host serves of some components, those that changed, in one
-    /// statement.
-    async fn report(&self, served: Vec<Served>) {
+    /// Tells the cluster what this host serves of some components, each with whether that is
+    /// the desired version: a row where it is not and that changed, none where it is (and the
+    /// row it had reported before removed).
+    async fn report(&self, served: Vec<(Served, bool)>) {
         let report = |served: &Served| (served.number, served.refused.clone());
-        let changed: Vec<Served> = {
+        let (otherwise, agreeing): (Vec<Served>, Vec<SlotKey>) = {
             let reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
-            served.into_iter().filter(|s| reported.get(&s.key) != Some(&report(s))).collect()
+            let mut otherwise = Vec::new();
+            let mut agreeing = Vec::new();
+            for (served, desired) in served {
+                match desired {
+                    true if reported.contains_key(&served.key) => agreeing.push(served.key),
+                    true => {}
+                    false if reported.get(&served.key) != Some(&report(&served)) => otherwise.push(served),
+                    false => {}
+                }
+            }
+            (otherwise, agreeing)
         };
-        if self.store.report(&changed).await.is_ok() {
-            let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
-            reported.extend(changed.iter().map(|s| (s.key.clone(), report(s))));
+        if otherwise.is_empty() && agreeing.is_empty() {
+            return;
         }
+        let keys: Vec<&SlotKey> = agreeing.iter().collect();
+        if self.store.report(self.id(), &otherwise, &keys).await.is_ok() {
+            let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+            reported.extend(otherwise.iter().map(|s| (s.key.clone(), report(s))));
+            for key in &agreeing {
+                reported.remove(key);
+            }
+        }
+    }
+
+    /// Says this host is alive and how far it has applied the cluster's changes.
+    async fn beat(&self) -> Result<(), StoreError> {
+        let me = HostRow { seen_change: self.seen.load(Ordering::Acquire), ..self.me.clone() };
+        self.store.heartbeat(&me, self.forget_after).await
     }
 
     pub fn id(&self) -> &str {
@@ -102,7 +129,7 @@ impl Cluster {
     /// Tells the cluster that this host serves what it just swapped into `slot`: a change of
     /// its own, which it does not read back.
     pub(super) async fn report_swapped(&self, slot: &Slot) {
-        self.report(vec![self.serving(slot, None)]).await;
+        self.report(vec![(self.serving(slot, None), true)]).await;
     }
 
     pub(crate) fn store(&self) -> &VersionStore {
@@ -127,11 +154,17 @@ impl Runtime {
     /// serves the cluster's versions. [`Runtime::follow_cluster`] then keeps it there.
     pub(crate) async fn join(self: &Arc<Self>) -> anyhow::Result<()> {
         let Some(cluster) = &self.cluster else { return Ok(()) };
-        cluster.store.heartbeat(&cluster.me, cluster.forget_after).await?;
+        // Alive, having applied nothing yet: what it served before it started is forgotten.
+        cluster.beat().await?;
+        cluster.store.forget_served(cluster.id()).await?;
         // Every change up to now is seen by the adoption, which reads each slot's desired
         // version after; what changes from here on, following reads.
-        cluster.seen.store(cluster.store.last_change().await?, Ordering::Release);
+        let last = cluster.store.last_change().await?;
         self.adopt_manifests(None).await?;
+        // Then what others changed meanwhile, which takes it past its own adoptions too.
+        cluster.seen.store(last, Ordering::Release);
+        self.reconcile().await;
+        cluster.beat().await?;
         Ok(())
     }
 
@@ -189,7 +222,7 @@ impl Runtime {
         loop {
             beats.tick().await;
             // An unreachable store is logged once, by the store.
-            let _ = cluster.store.heartbeat(&cluster.me, cluster.forget_after).await;
+            let _ = cluster.beat().await;
         }
     }
 
@@ -224,10 +257,14 @@ impl Runtime {
     /// Brings every slot whose desired version changed since the last change seen to it.
     async fn reconcile(self: &Arc<Self>) {
         let Some(cluster) = &self.cluster else { return };
-        let since = cluster.seen.load(Ordering::Acquire);
-        let Ok(changes) = cluster.store.desired_since(since, cluster.id()).await else { return };
-        let Some(last) = changes.iter().map(|desired| desired.change).max() else { return };
+        // Held from the read on: a change of this host's own, which the read skips, is applied
+        // in full before it.
         let _no_other_change = self.changes.lock().await;
+        let since = cluster.seen.load(Ordering::Acquire);
+        let Ok((last, changes)) = cluster.store.desired_since(since, cluster.id()).await else { return };
+        if last <= since {
+            return;
+        }
         let mut served = Vec::new();
         for desired in &changes {
             if let Some(slot) = self.slot(desired.key.city.as_str(), desired.key.component.as_str()) {
@@ -236,6 +273,8 @@ impl Runtime {
         }
         cluster.report(served).await;
         cluster.seen.fetch_max(last, Ordering::AcqRel);
+        // Said at once rather than at the next heartbeat: the cluster's view agrees sooner.
+        let _ = cluster.beat().await;
     }
 
     /// Makes `slot` serve `desired`, checked like a swap, and reports what it serves (when that
@@ -247,13 +286,14 @@ impl Runtime {
         outcome
     }
 
-    /// Makes `slot` serve `desired`, checked like a swap; what it serves after, to report.
+    /// Makes `slot` serve `desired`, checked like a swap; what it serves after, and whether
+    /// that is `desired`, to report.
     async fn settle(
         self: &Arc<Self>,
         cluster: &Cluster,
         slot: &Arc<Slot>,
         desired: &Desired,
-    ) -> (Result<(), SwapError>, Served) {
+    ) -> (Result<(), SwapError>, (Served, bool)) {
         let current = slot.current();
         let outcome = self.apply(cluster, slot, &current, desired).await;
         if let Err(reason) = &outcome {
@@ -261,7 +301,8 @@ impl Runtime {
                 "cannot serve the cluster's version: {reason}");
         }
         let served = cluster.serving(slot, outcome.as_ref().err().map(ToString::to_string));
-        (outcome, served)
+        let as_desired = outcome.is_ok() && served.number == desired.number && served.sha256 == desired.sha256;
+        (outcome, (served, as_desired))
     }
 
     /// Puts `desired` live in `slot` in place of `current`, unless it is live already.

@@ -4,7 +4,9 @@
 //! its manifest or one of its components changed. What crosses manifests (unique ids and hosts)
 //! is checked over all of them, by hash lookups.
 
-use crate::manifest::{self, CityId, CitySpec, Diagnostics, Fetch, OciReference, Parsed, Sources, Stamp, WasmFile};
+use crate::manifest::{
+    self, CityId, CitySpec, Claims, Diagnostics, Fetch, OciReference, Parsed, Sources, Stamp, WasmFile,
+};
 use crate::registry::Registry;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -30,23 +32,37 @@ pub(super) struct Loaded {
 struct Entry {
     /// The file's stamp when its bytes were last compared.
     stamp: Option<Stamp>,
-    parsed: Arc<Parsed>,
+    /// Its text and what it claims. Not its parsed tree, which is many times larger: a city
+    /// resolved again (a component it runs changed) is parsed again from this text.
+    claims: Claims,
     /// Its registry sources, fetched again at each load (a tag may have moved).
     references: Vec<OciReference>,
     city: Arc<CitySpec>,
 }
 
+impl Entry {
+    fn resolve(
+        parsed: &Parsed,
+        claims: Claims,
+        stamp: Option<Stamp>,
+        sources: &mut Sources,
+    ) -> Result<Self, Diagnostics> {
+        let city = Arc::new(manifest::resolve_one(parsed, sources)?);
+        Ok(Entry { stamp, claims, references: parsed.registry_sources().collect(), city })
+    }
+}
+
 /// A manifest found by a scan: the same as was loaded, or parsed again.
 enum Scanned {
     Kept(Entry),
-    Parsed(Arc<Parsed>),
+    Parsed(Parsed, Claims),
 }
 
 impl Scanned {
-    fn parsed(&self) -> &Parsed {
+    fn claims(&self) -> &Claims {
         match self {
-            Scanned::Kept(entry) => &entry.parsed,
-            Scanned::Parsed(parsed) => parsed,
+            Scanned::Kept(entry) => &entry.claims,
+            Scanned::Parsed(_, claims) => claims,
         }
     }
 }
@@ -135,7 +151,7 @@ impl Manifests {
                 (Some(parsed), _) => Ok(parsed),
                 (None, known) => match manifest::read(&path) {
                     // Relinked, rewritten with the same bytes: the same manifest.
-                    Ok(text) if let Some(entry) = known.filter(|entry| entry.parsed.text() == text) => {
+                    Ok(text) if let Some(entry) = known.filter(|entry| entry.claims.text() == text) => {
                         manifests.push((path, stamp, Scanned::Kept(Entry { stamp, ..entry.clone() })));
                         continue;
                     }
@@ -145,11 +161,14 @@ impl Manifests {
             };
             parsed_again += 1;
             match parsed {
-                Ok(parsed) => manifests.push((path, stamp, Scanned::Parsed(Arc::new(parsed)))),
+                Ok(parsed) => {
+                    let claims = parsed.claims();
+                    manifests.push((path, stamp, Scanned::Parsed(parsed, claims)));
+                }
                 Err(errors) => diagnostics.extend(errors),
             }
         }
-        let all: Vec<&Parsed> = manifests.iter().map(|(_, _, scanned)| scanned.parsed()).collect();
+        let all: Vec<&Claims> = manifests.iter().map(|(_, _, scanned)| scanned.claims()).collect();
         if let Err(errors) = manifest::check_cities(&all) {
             diagnostics.extend(errors);
         }
@@ -159,7 +178,7 @@ impl Manifests {
         let mut stale = sources.stale();
         let references = manifests.iter().flat_map(|(_, _, scanned)| match scanned {
             Scanned::Kept(entry) => entry.references.clone(),
-            Scanned::Parsed(parsed) => parsed.registry_sources().collect(),
+            Scanned::Parsed(parsed, _) => parsed.registry_sources().collect(),
         });
         stale.extend(self.fetch_registry(references.collect(), &mut sources).await);
 
@@ -170,12 +189,17 @@ impl Manifests {
         for (path, stamp, scanned) in manifests {
             let entry = match scanned {
                 Scanned::Kept(entry) if !uses_any(&entry.city, &stale) => entry,
-                Scanned::Kept(Entry { parsed, .. }) | Scanned::Parsed(parsed) => {
-                    match manifest::resolve_one(&parsed, &mut sources) {
-                        Ok(city) => {
-                            changed.insert(city.id.clone());
-                            let references = parsed.registry_sources().collect();
-                            Entry { stamp, parsed, references, city: Arc::new(city) }
+                scanned => {
+                    let (parsed, claims) = match scanned {
+                        Scanned::Kept(Entry { claims, .. }) => {
+                            (manifest::parse_one(&path, stamp, claims.text().to_owned()), claims)
+                        }
+                        Scanned::Parsed(parsed, claims) => (Ok(parsed), claims),
+                    };
+                    match parsed.and_then(|parsed| Entry::resolve(&parsed, claims, stamp, &mut sources)) {
+                        Ok(entry) => {
+                            changed.insert(entry.city.id.clone());
+                            entry
                         }
                         Err(errors) => {
                             diagnostics.extend(errors);

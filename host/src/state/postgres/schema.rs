@@ -10,7 +10,7 @@ use deadpool_postgres::PoolError;
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The statements of each schema version, in order. Append; never change one that shipped.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // 1: the citizens' data. Keys are `bytea`, so they sort in byte order and hold any string.
     "CREATE TABLE civic_kv (
         city text NOT NULL,
@@ -76,6 +76,10 @@ const MIGRATIONS: [&str; 3] = [
     CREATE SEQUENCE civic_changes;
     ALTER TABLE civic_desired ADD COLUMN change bigint NOT NULL DEFAULT nextval('civic_changes');
     CREATE INDEX civic_desired_by_change ON civic_desired (change)",
+    // 4: a host says which change it has applied up to, and stores a row in `civic_served`
+    // only where it does not serve the desired version: nothing per component when all agree.
+    // Rows that agree, from hosts of before, still count as agreeing until those hosts rejoin.
+    "ALTER TABLE civic_hosts ADD COLUMN seen_change bigint NOT NULL DEFAULT 0",
 ];
 
 /// Taken by the migration's transaction, so that hosts starting together migrate one at a time.

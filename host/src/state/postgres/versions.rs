@@ -14,6 +14,7 @@ use crate::manifest::{Digest, SlotKey};
 use crate::state::StoreError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Row, Transaction};
 
 /// The channel changes are announced on.
@@ -52,9 +53,13 @@ pub(crate) struct HostRow {
     pub admin: Option<String>,
     pub started_at: SystemTime,
     pub seen_at: SystemTime,
+    /// The last change the host has applied: it serves every desired version changed up to
+    /// it, except those it has a row in `civic_served` for.
+    pub seen_change: i64,
 }
 
-/// What one host serves of one component.
+/// What one host serves of one component. Stored only where that is not the desired version
+/// (or it refused it): a host that serves what the cluster wants writes nothing per component.
 pub(crate) struct Served {
     pub host: String,
     pub key: SlotKey,
@@ -107,9 +112,16 @@ const DESIRED_COLUMNS: &str =
     "SELECT d.city, d.component, d.change, d.number, v.sha256, d.previous, d.changed_at, d.changed_by";
 const DESIRED_FROM: &str = "FROM civic_desired d JOIN civic_versions v USING (city, component, number)";
 
-/// Whether every live host (`$1`, their ids) serves desired version `d` and did not refuse it.
-const AGREED: &str = "(SELECT count(*) FROM civic_served s WHERE s.city = d.city AND s.component = d.component \
-     AND s.number = d.number AND s.refused IS NULL AND s.host = ANY($1)) = cardinality($1)";
+/// The slots whose desired version some live host (`$1`, their ids) does not serve: changed
+/// after the last change the host has applied (and not reported served since), or served
+/// otherwise or refused. Both halves read only what is recent or wrong, by index.
+const DISAGREEING: &str = "SELECT d.city, d.component FROM civic_desired d \
+     JOIN civic_hosts h ON h.id = ANY($1) AND d.change > h.seen_change \
+     WHERE d.change > (SELECT min(seen_change) FROM civic_hosts WHERE id = ANY($1)) AND NOT EXISTS ( \
+         SELECT 1 FROM civic_served s WHERE s.host = h.id AND s.city = d.city AND s.component = d.component \
+         AND s.number = d.number AND s.refused IS NULL) \
+     UNION SELECT s.city, s.component FROM civic_served s JOIN civic_desired d USING (city, component) \
+     WHERE s.host = ANY($1) AND (s.number <> d.number OR s.refused IS NOT NULL)";
 
 /// Taken by every change, so that changes are numbered in the order they commit.
 const CHANGE_LOCK: i64 = 0x6369_7669_6300_0002;
@@ -122,31 +134,41 @@ impl VersionStore {
     /// The manifests give each slot of `slots` its source: the first host to say so records it
     /// as version 1; a host whose manifest changed the source records it as a new version,
     /// which every host then serves; otherwise nothing changes (a version swapped in since
-    /// stays). One transaction; the bytes are sent only where the cluster lacks them. The
-    /// desired versions after, in the order of `slots`.
+    /// stays). One read when nothing changed, else one transaction; the bytes are sent only
+    /// where the cluster lacks them. The desired versions after, in the order of `slots`.
     pub async fn adopt(&self, slots: &[Adoption<'_>], host: &str) -> Result<Vec<Desired>, StoreError> {
         let cities: Vec<&str> = slots.iter().map(|s| s.key.city.as_str()).collect();
         let components: Vec<&str> = slots.iter().map(|s| s.key.component.as_str()).collect();
         let digests: Vec<String> = slots.iter().map(|s| s.sha256.to_string()).collect();
+        let changed = |known: &Known| -> Vec<usize> {
+            (0..slots.len())
+                .filter(|&i| known.get(&slots[i].key).is_none_or(|(_, manifest)| *manifest != digests[i]))
+                .collect()
+        };
+        let in_order = |mut known: Known| -> Result<Vec<Desired>, CallError> {
+            let desired = slots.iter().map(|slot| {
+                known.remove(&slot.key).map(|(desired, _)| desired).ok_or_else(|| recorded_none(&slot.key))
+            });
+            desired.collect()
+        };
+        let unchanged = self
+            .db
+            .run(async {
+                let client = self.db.client().await?;
+                let known = known_sources(&**client, &cities, &components).await?;
+                match changed(&known).is_empty() {
+                    true => Ok(Some(in_order(known)?)),
+                    false => Ok(None),
+                }
+            })
+            .await?;
+        if let Some(desired) = unchanged {
+            return Ok(desired);
+        }
         self.change(async |tx| {
-            // Each slot's desired version and the source its manifest last gave, in one read.
-            let known = tx
-                .query(
-                    &format!(
-                        "{DESIRED_COLUMNS}, d.manifest_sha256 {DESIRED_FROM} \
-                         WHERE (d.city, d.component) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
-                    ),
-                    &[&cities, &components],
-                )
-                .await?;
-            let mut desired = std::collections::HashMap::with_capacity(slots.len());
-            for row in &known {
-                let manifest: String = row.get(8);
-                desired.insert(slot_key(row.get(0), row.get(1))?, (desired_row(row)?, manifest));
-            }
-            let changed: Vec<usize> = (0..slots.len())
-                .filter(|&i| desired.get(&slots[i].key).is_none_or(|(_, manifest)| *manifest != digests[i]))
-                .collect();
+            // Read again under the lock: another host may have adopted them meanwhile.
+            let mut known = known_sources(tx, &cities, &components).await?;
+            let changed = changed(&known);
             if !changed.is_empty() {
                 let digests: Vec<&str> = digests.iter().map(String::as_str).collect();
                 let (cities, components, digests) =
@@ -177,13 +199,10 @@ impl VersionStore {
                     .await?;
                 for row in &rows {
                     let row = desired_row(row)?;
-                    desired.insert(row.key.clone(), (row, String::new()));
+                    known.insert(row.key.clone(), (row, String::new()));
                 }
             }
-            let in_order = slots.iter().map(|slot| {
-                desired.remove(&slot.key).map(|(desired, _)| desired).ok_or_else(|| recorded_none(&slot.key))
-            });
-            Ok((!changed.is_empty(), in_order.collect::<Result<Vec<_>, _>>()?))
+            Ok((!changed.is_empty(), in_order(known)?))
         })
         .await
     }
@@ -250,18 +269,26 @@ impl VersionStore {
             .await
     }
 
-    /// The desired versions changed after change `since` by a host other than `host` (which
-    /// applies its own changes as it makes them).
-    pub async fn desired_since(&self, since: i64, host: &str) -> Result<Vec<Desired>, StoreError> {
+    /// The last change committed, and the desired versions changed after change `since` up to
+    /// it by a host other than `host` (which applies its own changes as it makes them). Changes
+    /// commit in the order of their numbers, so every change up to the last one is read.
+    pub async fn desired_since(&self, since: i64, host: &str) -> Result<(i64, Vec<Desired>), StoreError> {
         self.db
             .run(async {
                 let client = self.db.client().await?;
-                let query = format!(
-                    "{DESIRED_COLUMNS} {DESIRED_FROM} WHERE d.change > $1 AND d.changed_by <> $2 ORDER BY d.change"
-                );
                 // Prepared once per connection: an idle host's every read is one round trip.
+                let last = client.prepare_cached("SELECT COALESCE(max(change), 0) FROM civic_desired").await?;
+                let last: i64 = client.query_one(&last, &[]).await?.get(0);
+                if last <= since {
+                    return Ok((last, Vec::new()));
+                }
+                let query = format!(
+                    "{DESIRED_COLUMNS} {DESIRED_FROM} WHERE d.change > $1 AND d.change <= $2 AND d.changed_by <> $3 \
+                     ORDER BY d.change"
+                );
                 let statement = client.prepare_cached(&query).await?;
-                client.query(&statement, &[&since, &host]).await?.iter().map(desired_row).collect()
+                let changed = client.query(&statement, &[&since, &last, &host]).await?;
+                Ok((last, changed.iter().map(desired_row).collect::<Result<_, _>>()?))
             })
             .await
     }
@@ -331,9 +358,10 @@ impl VersionStore {
                 let statement = client
                     .prepare_cached(
                         "WITH alive AS (
-                            INSERT INTO civic_hosts (id, address, admin, started_at, seen_at) VALUES ($1, $2, $3, $4, now())
+                            INSERT INTO civic_hosts (id, address, admin, started_at, seen_at, seen_change)
+                            VALUES ($1, $2, $3, $4, now(), $6)
                             ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, admin = EXCLUDED.admin,
-                                started_at = EXCLUDED.started_at, seen_at = now()
+                                started_at = EXCLUDED.started_at, seen_at = now(), seen_change = EXCLUDED.seen_change
                         )
                         DELETE FROM civic_hosts WHERE seen_at < now() - make_interval(secs => $5) AND id <> $1",
                     )
@@ -341,7 +369,7 @@ impl VersionStore {
                 client
                     .execute(
                         &statement,
-                        &[&host.id, &host.address, &host.admin, &host.started_at, &forget],
+                        &[&host.id, &host.address, &host.admin, &host.started_at, &forget, &host.seen_change],
                     )
                     .await?;
                 Ok(())
@@ -360,31 +388,52 @@ impl VersionStore {
             .await
     }
 
-    /// What this host serves of some components now, in one statement.
-    pub async fn report(&self, served: &[Served]) -> Result<(), StoreError> {
-        if served.is_empty() {
-            return Ok(());
-        }
-        let column = |f: fn(&Served) -> &str| served.iter().map(f).collect::<Vec<&str>>();
-        let (hosts, cities, components) =
-            (column(|s| &s.host), column(|s| s.key.city.as_str()), column(|s| s.key.component.as_str()));
-        let numbers: Vec<i64> = served.iter().map(|s| s.number as i64).collect();
-        let digests: Vec<String> = served.iter().map(|s| s.sha256.to_string()).collect();
-        let since: Vec<SystemTime> = served.iter().map(|s| s.since).collect();
-        let refused: Vec<Option<&str>> = served.iter().map(|s| s.refused.as_deref()).collect();
+    /// What `host` serves of some components where that is not the desired version, and the
+    /// components where it now serves the desired one again after all: one statement each.
+    pub async fn report(&self, host: &str, otherwise: &[Served], agreeing: &[&SlotKey]) -> Result<(), StoreError> {
+        let column = |f: fn(&Served) -> &str| otherwise.iter().map(f).collect::<Vec<&str>>();
+        let (cities, components) = (column(|s| s.key.city.as_str()), column(|s| s.key.component.as_str()));
+        let numbers: Vec<i64> = otherwise.iter().map(|s| s.number as i64).collect();
+        let digests: Vec<String> = otherwise.iter().map(|s| s.sha256.to_string()).collect();
+        let since: Vec<SystemTime> = otherwise.iter().map(|s| s.since).collect();
+        let refused: Vec<Option<&str>> = otherwise.iter().map(|s| s.refused.as_deref()).collect();
+        let agreeing_cities: Vec<&str> = agreeing.iter().map(|k| k.city.as_str()).collect();
+        let agreeing_components: Vec<&str> = agreeing.iter().map(|k| k.component.as_str()).collect();
         self.db
             .run(async {
                 let client = self.db.client().await?;
-                client
-                    .execute(
-                        "INSERT INTO civic_served (host, city, component, number, sha256, since, refused) \
-                         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
-                             $6::timestamptz[], $7::text[]) \
-                         ON CONFLICT (host, city, component) DO UPDATE SET number = EXCLUDED.number, \
-                         sha256 = EXCLUDED.sha256, since = EXCLUDED.since, refused = EXCLUDED.refused",
-                        &[&hosts, &cities, &components, &numbers, &digests, &since, &refused],
-                    )
-                    .await?;
+                if !otherwise.is_empty() {
+                    client
+                        .execute(
+                            "INSERT INTO civic_served (host, city, component, number, sha256, since, refused) \
+                             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], \
+                                 $6::timestamptz[], $7::text[]) \
+                             ON CONFLICT (host, city, component) DO UPDATE SET number = EXCLUDED.number, \
+                             sha256 = EXCLUDED.sha256, since = EXCLUDED.since, refused = EXCLUDED.refused",
+                            &[&host, &cities, &components, &numbers, &digests, &since, &refused],
+                        )
+                        .await?;
+                }
+                if !agreeing.is_empty() {
+                    client
+                        .execute(
+                            "DELETE FROM civic_served WHERE host = $1 \
+                             AND (city, component) IN (SELECT * FROM unnest($2::text[], $3::text[]))",
+                            &[&host, &agreeing_cities, &agreeing_components],
+                        )
+                        .await?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Forgets what `host` reported serving: it starts again.
+    pub async fn forget_served(&self, host: &str) -> Result<(), StoreError> {
+        self.db
+            .run(async {
+                let client = self.db.client().await?;
+                client.execute("DELETE FROM civic_served WHERE host = $1", &[&host]).await?;
                 Ok(())
             })
             .await
@@ -405,7 +454,7 @@ impl VersionStore {
                 let now: SystemTime = client.query_one("SELECT now()", &[]).await?.get(0);
                 let hosts = client
                     .query(
-                        "SELECT id, address, admin, started_at, seen_at FROM civic_hosts \
+                        "SELECT id, address, admin, started_at, seen_at, seen_change FROM civic_hosts \
                          WHERE seen_at >= now() - make_interval(secs => $1) ORDER BY id",
                         &[&max_age],
                     )
@@ -418,39 +467,37 @@ impl VersionStore {
                         admin: row.get(2),
                         started_at: row.get(3),
                         seen_at: row.get(4),
+                        seen_change: row.get(5),
                     })
                     .collect::<Vec<_>>();
                 let ids: Vec<&str> = hosts.iter().map(|h| h.id.as_str()).collect();
-                let matching = format!(
-                    "($2::text IS NULL OR d.city = $2) AND ($3::text IS NULL OR d.component = $3) \
-                     AND (NOT $4 OR NOT {AGREED})"
-                );
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-                    [&ids, &filter.city, &filter.component, &filter.disagreeing];
-                let total: i64 = client
-                    .query_one(&format!("SELECT count(*) FROM civic_desired d WHERE {matching}"), &params)
-                    .await?
-                    .get(0);
+                let only = match filter.disagreeing {
+                    true => format!("WHERE (d.city, d.component) IN ({DISAGREEING}) AND"),
+                    false => "WHERE".to_owned(),
+                };
+                let matching = "($2::text IS NULL OR d.city = $2) AND ($3::text IS NULL OR d.component = $3)";
+                // Typed, as `$1` is not used when the filter does not ask for agreement.
+                let types = [Type::TEXT_ARRAY, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8];
+                let total = client
+                    .prepare_typed_cached(&format!("SELECT count(*) FROM civic_desired d {only} {matching}"), &types[..3])
+                    .await?;
+                let total: i64 = client.query_one(&total, &[&ids, &filter.city, &filter.component]).await?.get(0);
                 let disagreeing: i64 = client
-                    .query_one(&format!("SELECT count(*) FROM civic_desired d WHERE NOT {AGREED}"), &[&ids])
+                    .query_one(&format!("SELECT count(*) FROM ({DISAGREEING}) disagreeing"), &[&ids])
                     .await?
                     .get(0);
                 let page = client
-                    .query(
+                    .prepare_typed_cached(
                         &format!(
-                            "{DESIRED_COLUMNS} {DESIRED_FROM} WHERE {matching} AND ($5::text IS NULL OR (d.city, d.component) > ($5, $6)) \
-                             ORDER BY d.city, d.component LIMIT $7"
+                            "{DESIRED_COLUMNS} {DESIRED_FROM} {only} {matching} \
+                             AND ($4::text IS NULL OR (d.city, d.component) > ($4, $5)) \
+                             ORDER BY d.city, d.component LIMIT $6"
                         ),
-                        &[
-                            &ids,
-                            &filter.city,
-                            &filter.component,
-                            &filter.disagreeing,
-                            &after_city,
-                            &after_component,
-                            &limit,
-                        ],
+                        &types,
                     )
+                    .await?;
+                let page = client
+                    .query(&page, &[&ids, &filter.city, &filter.component, &after_city, &after_component, &limit])
                     .await?;
                 let mut desired = page.iter().map(desired_row).collect::<Result<Vec<_>, _>>()?;
                 let more = desired.len() > filter.limit;
@@ -477,7 +524,8 @@ impl VersionStore {
                             refused: row.get(6),
                         })
                     })
-                    .collect::<Result<_, CallError>>()?;
+                    .collect::<Result<Vec<_>, CallError>>()?;
+                let served = with_implied(served, &hosts, &desired);
                 let (total, disagreeing) = (total as usize, disagreeing as usize);
                 Ok(ClusterRows { now, hosts, desired, served, more, total, disagreeing })
             })
@@ -509,6 +557,52 @@ impl VersionStore {
             })
             .await
     }
+}
+
+/// `stored` and what it implies: a host with no row for a desired version it has seen the
+/// change of serves it, since that change or since the host started, whichever is later.
+fn with_implied(mut stored: Vec<Served>, hosts: &[HostRow], desired: &[Desired]) -> Vec<Served> {
+    let explicit: std::collections::HashSet<(&str, &SlotKey)> =
+        stored.iter().map(|s| (s.host.as_str(), &s.key)).collect();
+    let mut implied = Vec::new();
+    for d in desired {
+        for host in hosts.iter().filter(|h| h.seen_change >= d.change && !explicit.contains(&(h.id.as_str(), &d.key))) {
+            implied.push(Served {
+                host: host.id.clone(),
+                key: d.key.clone(),
+                number: d.number,
+                sha256: d.sha256,
+                since: d.changed_at.max(host.started_at),
+                refused: None,
+            });
+        }
+    }
+    stored.extend(implied);
+    stored.sort_by(|a, b| (&a.host, &a.key).cmp(&(&b.host, &b.key)));
+    stored
+}
+
+/// Slots' desired versions, each with the source its manifest last gave.
+type Known = std::collections::HashMap<SlotKey, (Desired, String)>;
+
+/// The desired version of each slot of `cities` and `components` (pairwise) that has one, and
+/// the sha256 its manifest last gave, in one read.
+async fn known_sources(client: &impl GenericClient, cities: &[&str], components: &[&str]) -> Result<Known, CallError> {
+    let known = client
+        .query(
+            &format!(
+                "{DESIRED_COLUMNS}, d.manifest_sha256 {DESIRED_FROM} \
+                 WHERE (d.city, d.component) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+            ),
+            &[&cities, &components],
+        )
+        .await?;
+    let mut desired = Known::with_capacity(known.len());
+    for row in &known {
+        let manifest: String = row.get(8);
+        desired.insert(slot_key(row.get(0), row.get(1))?, (desired_row(row)?, manifest));
+    }
+    Ok(desired)
 }
 
 /// The elements of `values` at `indexes`.

@@ -78,6 +78,27 @@ async fn post_reload_applies_the_manifests_or_answers_their_errors() {
     assert_eq!(get(&civic.url("/hello"), None).await, (200, "Salve from Lecce!\n".into()));
 }
 
+#[tokio::test]
+async fn a_component_file_rewritten_under_its_manifest_reloads_only_the_cities_that_run_it() {
+    let ws = Workspace::new();
+    let component = ws.write("hello.wasm", std::fs::read(HELLO_CITY).unwrap());
+    let lecce = lecce(component.to_str().unwrap(), "Ciao").hosts(&["lecce.localhost"]).write(&ws);
+    let bari = ws.write("bari.toml", greeting_city("bari").toml());
+    let token = "t0ken-of-at-least-32-characters!";
+    let civic = Civic::run_with_admin(&[&lecce, &bari], token);
+    let reload_url = format!("http://{}/v1/reload", civic.admin_addr().await);
+
+    // Lecce's manifest is the same, and parsed again from what was kept; Bari's is not.
+    ws.write("hello.wasm", std::fs::read(PLAIN_PROXY).unwrap());
+    let response = client().post(&reload_url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let summary: serde_json::Value = response.json().await.unwrap();
+    let counts = ["swapped", "unchanged", "manifests_parsed"].map(|k| summary[k].as_u64());
+    assert_eq!(counts, [Some(1), Some(1), Some(1)], "{summary}");
+    assert_eq!(get(&civic.url("/hello"), Some("lecce.localhost")).await.0, 203, "the new file serves");
+    assert_eq!(get(&civic.url("/hello"), Some("bari.localhost")).await, (200, "Hi from bari!\n".into()));
+}
+
 /// The cities `ids` greet with their own name at `ID.localhost`.
 fn greeting_city(id: &str) -> City {
     let config = format!(r#"config = {{ city_name = "{id}", greeting = "Hi" }}"#);

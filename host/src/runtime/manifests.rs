@@ -192,6 +192,7 @@ impl Manifests {
                 scanned => {
                     let (parsed, claims) = match scanned {
                         Scanned::Kept(Entry { claims, .. }) => {
+                            parsed_again += 1;
                             (manifest::parse_one(&path, stamp, claims.text().to_owned()), claims)
                         }
                         Scanned::Parsed(parsed, claims) => (Ok(parsed), claims),

@@ -352,3 +352,28 @@ async fn cluster_view(host: &Civic) -> Value {
     let url = format!("http://{}/v1/cluster", host.admin_addr().await);
     client().get(url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_whose_manifest_gives_a_new_source_records_the_next_version_which_every_host_serves() {
+    let server = Postgres::shared();
+    let db = server.database();
+    let ws = Workspace::new();
+    let lecce = |wasm: &str| {
+        City::new("lecce").component("hello", wasm, r#"config = { city_name = "Lecce", greeting = "Ciao" }"#)
+    };
+    let before = lecce(HELLO_CITY).route("/hello", "hello").write(&ws);
+    let first = Civic::run_clustered(&db, &[&before], TOKEN, &[]);
+    first.wait_for_log(&["joined the cluster"], SPREAD * 5).await;
+    assert!(same(&get(&first.url("/hello"), None).await, HELLO));
+
+    let after = ws.write("after.toml", lecce(PLAIN_PROXY).route("/hello", "hello").toml());
+    let mark = first.log_lines();
+    let second = Civic::run_clustered(&db, &[&after], TOKEN, &[]);
+    second.wait_for_log(&["joined the cluster"], SPREAD * 5).await;
+    assert!(same(&get(&second.url("/hello"), None).await, PLAIN));
+    first.wait_for_log_after(mark, &["serving the cluster's version", "version=2 "], SPREAD * 5).await;
+    assert!(same(&get(&first.url("/hello"), None).await, PLAIN));
+    let versions = "SELECT string_agg(number || ':' || origin, ',' ORDER BY number) FROM civic_versions";
+    assert_eq!(server.query(&db, versions), "1:manifest,2:manifest");
+    assert_eq!(server.query(&db, "SELECT number || '/' || previous FROM civic_desired"), "2/1");
+}

@@ -71,7 +71,8 @@ fn manifests_in(dir: &Path) -> std::io::Result<Vec<(PathBuf, Option<Stamp>)>> {
             _ => {}
         }
     }
-    found.sort_by(|(a, _), (b, _)| a.cmp(b));
+    // By bytes: they share `dir`, so this is name order, without comparing paths by component.
+    found.sort_by(|(a, _), (b, _)| a.as_os_str().cmp(b.as_os_str()));
     Ok(found)
 }
 

@@ -2,7 +2,7 @@
 //! protocol of Civic's own. PostgreSQL holds what each component should serve
 //! ([`VersionStore`]); each host brings its slots to that, and reports what it serves.
 //!
-//! - Joining: a host records its manifests' sources, a thousand slots per transaction (the first
+//! - Joining: a host records its manifests' sources, 5,000 slots at a time (the first
 //!   host's become version 1; a changed source becomes a new version) and serves the cluster's
 //!   desired versions before it accepts a request, so a host that starts late serves the latest
 //!   at once.
@@ -38,7 +38,7 @@ const HEARTBEAT: Duration = Duration::from_secs(2);
 const RECONCILE: Duration = Duration::from_secs(10);
 
 /// Slots adopted per transaction when the manifests load.
-const ADOPT_BATCH: usize = 1000;
+const ADOPT_BATCH: usize = 5000;
 
 /// How long a host waits before it listens again after its connection broke.
 const RECONNECT: Duration = Duration::from_secs(1);

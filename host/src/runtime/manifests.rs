@@ -24,7 +24,8 @@ pub struct Manifests {
 /// The manifests as last loaded, and the component files read for them.
 #[derive(Clone, Default)]
 pub(super) struct Loaded {
-    files: HashMap<PathBuf, Entry>,
+    /// Shared with the loads after, which keep most of them.
+    files: HashMap<PathBuf, Arc<Entry>>,
     sources: Sources,
 }
 
@@ -52,9 +53,12 @@ impl Entry {
     }
 }
 
+/// The manifest files the command line names, each with its stamp from just before.
+pub(super) type Scan = Vec<(PathBuf, Option<Stamp>)>;
+
 /// A manifest found by a scan: the same as was loaded, or parsed again.
 enum Scanned {
-    Kept(Entry),
+    Kept(Arc<Entry>),
     Parsed(Parsed, Claims),
 }
 
@@ -100,7 +104,7 @@ impl Manifests {
     async fn load_given(&self, given: Vec<Parsed>) -> Result<Vec<Arc<CitySpec>>, Diagnostics> {
         let mut loaded = self.loaded.lock().await;
         let nothing = Loaded { files: HashMap::new(), sources: loaded.sources.clone() };
-        let update = self.update(&nothing, given).await?;
+        let update = self.update(&nothing, given, None).await?;
         let cities = update.cities.clone();
         Self::commit(&mut loaded, update);
         Ok(cities)
@@ -117,24 +121,32 @@ impl Manifests {
         *loaded = update.loaded;
     }
 
-    /// Whether anything `before` was loaded from looks changed: a manifest's stamp, the list of
-    /// manifests, or a component file's stamp. Reads no file.
-    pub(super) fn looks_changed(&self, before: &Loaded) -> bool {
-        let Ok(now) = manifest::discover_stamped(&self.args) else { return true };
-        now.len() != before.files.len()
+    /// The manifest files as they are now, if anything `before` was loaded from looks changed:
+    /// a manifest's stamp, the list of manifests, or a component file's stamp. Reads no file.
+    /// An error (a directory gone) is a change, which the reload reports.
+    pub(super) fn scan_if_changed(&self, before: &Loaded) -> Result<Option<Scan>, Diagnostics> {
+        let now = manifest::discover_stamped(&self.args)?;
+        let changed = now.len() != before.files.len()
             || now
                 .iter()
                 .any(|(path, stamp)| before.files.get(path).is_none_or(|e| e.stamp != *stamp || stamp.is_none()))
-            || before.sources.any_stale()
+            || before.sources.any_stale();
+        Ok(changed.then_some(now))
     }
 
-    /// The manifests as they are now, against `before`; `given` are manifests parsed already.
-    pub(super) async fn update(&self, before: &Loaded, given: Vec<Parsed>) -> Result<Update, Diagnostics> {
+    /// The manifests as they are now, against `before`: those `scan` found (or a scan now
+    /// finds), or `given`, parsed already.
+    pub(super) async fn update(
+        &self,
+        before: &Loaded,
+        given: Vec<Parsed>,
+        scan: Option<Scan>,
+    ) -> Result<Update, Diagnostics> {
         let mut diagnostics = Diagnostics::default();
-        let scan: Vec<(PathBuf, Option<Stamp>)> = if given.is_empty() {
-            manifest::discover_stamped(&self.args)?
-        } else {
-            given.iter().map(|p| (p.path().to_path_buf(), p.stamp())).collect()
+        let scan = match scan {
+            _ if !given.is_empty() => given.iter().map(|p| (p.path().to_path_buf(), p.stamp())).collect(),
+            Some(scan) => scan,
+            None => manifest::discover_stamped(&self.args)?,
         };
         let mut given: HashMap<PathBuf, Parsed> = given.into_iter().map(|p| (p.path().to_path_buf(), p)).collect();
 
@@ -152,7 +164,7 @@ impl Manifests {
                 (None, known) => match manifest::read(&path) {
                     // Relinked, rewritten with the same bytes: the same manifest.
                     Ok(text) if let Some(entry) = known.filter(|entry| entry.claims.text() == text) => {
-                        manifests.push((path, stamp, Scanned::Kept(Entry { stamp, ..entry.clone() })));
+                        manifests.push((path, stamp, Scanned::Kept(Arc::new(Entry { stamp, ..(**entry).clone() }))));
                         continue;
                     }
                     Ok(text) => manifest::parse_one(&path, stamp, text),
@@ -191,8 +203,9 @@ impl Manifests {
                 Scanned::Kept(entry) if !uses_any(&entry.city, &stale) => entry,
                 scanned => {
                     let (parsed, claims) = match scanned {
-                        Scanned::Kept(Entry { claims, .. }) => {
+                        Scanned::Kept(entry) => {
                             parsed_again += 1;
+                            let claims = entry.claims.clone();
                             (manifest::parse_one(&path, stamp, claims.text().to_owned()), claims)
                         }
                         Scanned::Parsed(parsed, claims) => (Ok(parsed), claims),
@@ -200,7 +213,7 @@ impl Manifests {
                     match parsed.and_then(|parsed| Entry::resolve(&parsed, claims, stamp, &mut sources)) {
                         Ok(entry) => {
                             changed.insert(entry.city.id.clone());
-                            entry
+                            Arc::new(entry)
                         }
                         Err(errors) => {
                             diagnostics.extend(errors);

@@ -40,7 +40,6 @@ impl Reloaded {
     /// Adds what went from `before` to `after` that the plan does not see: cities added and
     /// removed, and slots no longer served. A city whose table entry was kept is skipped.
     pub fn counting_removed(mut self, before: &Routes, after: &Routes) -> Self {
-        self.cities_added = after.cities().iter().filter(|c| before.city_by_id(c.id.as_str()).is_none()).count();
         let mut removed = 0;
         for old in before.cities() {
             let Some(new) = after.city_by_id(old.id.as_str()) else {
@@ -53,6 +52,8 @@ impl Reloaded {
                 removed += old.slots.values().filter(|slot| !kept(slot)).count();
             }
         }
+        // Every city of `after` is one of `before` that stayed, or added.
+        self.cities_added = after.cities().len() - (before.cities().len() - self.cities_removed);
         // Every old slot not kept was either replaced (counted already) or removed.
         self.removed = removed - self.replaced;
         self

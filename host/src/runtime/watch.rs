@@ -7,7 +7,7 @@
 //! compares stamps; it also compares them every few seconds, in case an event went unheard (and
 //! every half second where the kernel cannot tell).
 
-use super::manifests::Manifests;
+use super::manifests::{Manifests, Scan};
 use super::{Reloaded, Runtime};
 use crate::manifest::{Diagnostic, Diagnostics};
 use notify::Watcher as _;
@@ -25,8 +25,17 @@ const SETTLE: Duration = Duration::from_millis(30);
 /// Reads the manifests again, applies what changed (in a cluster, records the changed sources);
 /// logs the outcome.
 pub async fn reload(runtime: &Arc<Runtime>, manifests: &Manifests) -> Result<Reloaded, Diagnostics> {
+    reload_scanned(runtime, manifests, None).await
+}
+
+/// [`reload`] of the manifest files `scan` found, when given.
+async fn reload_scanned(
+    runtime: &Arc<Runtime>,
+    manifests: &Manifests,
+    scan: Option<Scan>,
+) -> Result<Reloaded, Diagnostics> {
     let mut loaded = manifests.lock().await;
-    let outcome = match manifests.update(&loaded, Vec::new()).await {
+    let outcome = match manifests.update(&loaded, Vec::new(), scan).await {
         Ok(update) => {
             // Compiling takes a while and all of a core: keep it off the threads that serve requests.
             let compiler = runtime.clone();
@@ -79,13 +88,15 @@ pub async fn watch(runtime: Arc<Runtime>, manifests: Arc<Manifests>) {
                 while events.try_recv().is_ok() {}
             }
         }
-        let changed = manifests.looks_changed(&*manifests.lock().await);
-        if changed {
-            let _ = reload(&runtime, &manifests).await;
-            // A swapped link leaves the old directories watched: watch what the paths name now.
-            if watcher.is_some() {
-                watcher = listen(&manifests.args, heard.clone());
-            }
+        let scan = match manifests.scan_if_changed(&*manifests.lock().await) {
+            Ok(None) => continue,
+            Ok(Some(scan)) => Some(scan),
+            Err(_) => None,
+        };
+        let _ = reload_scanned(&runtime, &manifests, scan).await;
+        // A swapped link leaves the old directories watched: watch what the paths name now.
+        if watcher.is_some() {
+            watcher = listen(&manifests.args, heard.clone());
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The cluster's desired component versions, in the database every host shares: each version of
 //! each city's component (numbered per component, the cluster's numbers), its bytes stored once
 //! per sha256 however many slots have them, the one each should serve, the hosts that
-//! heartbeat, and what each serves.
+//! heartbeat with the last change each has applied, and what a host serves where it is not the
+//! one desired.
 //!
-//! A change — manifests' new sources (adopted a thousand slots at a time), a swap, a rollback —
-//! is one transaction. Changes are serialised by one advisory lock, taken before a change is
+//! A change — manifests' new sources (adopted 5,000 slots at a time, those new to the cluster
+//! copied in), a swap, a rollback — is one transaction. Changes are serialised by one advisory lock, taken before a change is
 //! numbered: so the change numbers (`civic_changes`) commit in order, and a host that read every
 //! change up to N has missed none below it. Each change `NOTIFY`s [`CHANNEL`] when it commits;
 //! every host `LISTEN`s and reads the desired versions changed since the last it saw.
@@ -14,7 +15,8 @@ use crate::manifest::{Digest, SlotKey};
 use crate::state::StoreError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio_postgres::types::Type;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row, Transaction};
 
 /// The channel changes are announced on.
@@ -170,36 +172,46 @@ impl VersionStore {
             let mut known = known_sources(tx, &cities, &components).await?;
             let changed = changed(&known);
             if !changed.is_empty() {
-                let digests: Vec<&str> = digests.iter().map(String::as_str).collect();
-                let (cities, components, digests) =
-                    (pick(&cities, &changed), pick(&components, &changed), pick(&digests, &changed));
                 let blobs = changed.iter().map(|&i| (slots[i].sha256, slots[i].wasm));
                 store_blobs(tx, blobs).await?;
-                // The new desired rows come back as `desired_row` reads them: the version's sha256
-                // is the manifest's.
-                let rows = tx
-                    .query(
-                        "WITH new AS (
-                            SELECT c AS city, n AS component, s AS sha256,
-                                COALESCE((SELECT max(number) FROM civic_versions v WHERE v.city = c AND v.component = n), 0) + 1 AS number
-                            FROM unnest($1::text[], $2::text[], $3::text[]) AS t(c, n, s)
-                        ), versions AS (
-                            INSERT INTO civic_versions (city, component, number, sha256, origin, created_by)
-                            SELECT city, component, number, sha256, 'manifest', $4 FROM new
+                let digests: Vec<&str> = digests.iter().map(String::as_str).collect();
+                // Slots new to the cluster become version 1, copied in: a first host has
+                // thousands. A source that moved becomes the next version.
+                let (new, moved): (Vec<usize>, Vec<usize>) =
+                    changed.iter().partition(|&&i| !known.contains_key(&slots[i].key));
+                if !new.is_empty() {
+                    let (cities, components) = (pick(&cities, &new), pick(&components, &new));
+                    copy_new(tx, &cities, &components, &pick(&digests, &new), host).await?;
+                    known.extend(known_sources(tx, &cities, &components).await?);
+                }
+                if !moved.is_empty() {
+                    let (cities, components, digests) =
+                        (pick(&cities, &moved), pick(&components, &moved), pick(&digests, &moved));
+                    // The new desired rows come back as `desired_row` reads them: the version's
+                    // sha256 is the manifest's.
+                    let rows = tx
+                        .query(
+                            "WITH new AS (
+                                SELECT c AS city, n AS component, s AS sha256,
+                                    (SELECT max(number) FROM civic_versions v WHERE v.city = c AND v.component = n) + 1 AS number
+                                FROM unnest($1::text[], $2::text[], $3::text[]) AS t(c, n, s)
+                            ), versions AS (
+                                INSERT INTO civic_versions (city, component, number, sha256, origin, created_by)
+                                SELECT city, component, number, sha256, 'manifest', $4 FROM new
+                            )
+                            UPDATE civic_desired AS d SET previous = d.number, number = new.number,
+                                manifest_sha256 = new.sha256, changed_at = now(), changed_by = $4,
+                                change = nextval('civic_changes')
+                            FROM new WHERE d.city = new.city AND d.component = new.component
+                            RETURNING d.city, d.component, d.change, d.number, d.manifest_sha256, d.previous,
+                                d.changed_at, d.changed_by",
+                            &[&cities, &components, &digests, &host],
                         )
-                        INSERT INTO civic_desired AS d (city, component, number, previous, manifest_sha256, changed_by)
-                        SELECT city, component, number, NULL, sha256, $4 FROM new
-                        ON CONFLICT (city, component) DO UPDATE SET previous = d.number, number = EXCLUDED.number,
-                            manifest_sha256 = EXCLUDED.manifest_sha256, changed_at = now(),
-                            changed_by = EXCLUDED.changed_by, change = nextval('civic_changes')
-                        RETURNING d.city, d.component, d.change, d.number, d.manifest_sha256, d.previous,
-                            d.changed_at, d.changed_by",
-                        &[&cities, &components, &digests, &host],
-                    )
-                    .await?;
-                for row in &rows {
-                    let row = desired_row(row)?;
-                    known.insert(row.key.clone(), (row, String::new()));
+                        .await?;
+                    for row in &rows {
+                        let row = desired_row(row)?;
+                        known.insert(row.key.clone(), (row, String::new()));
+                    }
                 }
             }
             Ok((!changed.is_empty(), in_order(known)?))
@@ -479,7 +491,10 @@ impl VersionStore {
                 // Typed, as `$1` is not used when the filter does not ask for agreement.
                 let types = [Type::TEXT_ARRAY, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8];
                 let total = client
-                    .prepare_typed_cached(&format!("SELECT count(*) FROM civic_desired d {only} {matching}"), &types[..3])
+                    .prepare_typed_cached(
+                        &format!("SELECT count(*) FROM civic_desired d {only} {matching}"),
+                        &types[..3],
+                    )
                     .await?;
                 let total: i64 = client.query_one(&total, &[&ids, &filter.city, &filter.component]).await?.get(0);
                 let disagreeing: i64 = client
@@ -603,6 +618,43 @@ async fn known_sources(client: &impl GenericClient, cities: &[&str], components:
         desired.insert(slot_key(row.get(0), row.get(1))?, (desired_row(row)?, manifest));
     }
     Ok(desired)
+}
+
+/// Records the slots of `cities` and `components` (pairwise), new to the cluster, as version 1
+/// from the manifest with the sha256 of `digests`, desired: by `COPY`, many times faster than
+/// inserting rows.
+async fn copy_new(
+    tx: &Transaction<'_>,
+    cities: &[&str],
+    components: &[&str],
+    digests: &[&str],
+    host: &str,
+) -> Result<(), CallError> {
+    let slots = || cities.iter().zip(components).zip(digests);
+    let columns = [Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT];
+    let versions = slots().map(|((city, component), digest)| -> [&(dyn ToSql + Sync); 6] {
+        [city, component, &1i64, digest, &"manifest", &host]
+    });
+    copy_in(tx, "civic_versions (city, component, number, sha256, origin, created_by)", &columns, versions).await?;
+    let desired = slots()
+        .map(|((city, component), digest)| -> [&(dyn ToSql + Sync); 5] { [city, component, &1i64, digest, &host] });
+    copy_in(tx, "civic_desired (city, component, number, manifest_sha256, changed_by)", &columns[..5], desired).await
+}
+
+/// Copies `rows` into `table` (with its columns named), whose columns are of `types`.
+async fn copy_in<'a, const N: usize>(
+    tx: &Transaction<'_>,
+    table: &str,
+    types: &[Type],
+    rows: impl Iterator<Item = [&'a (dyn ToSql + Sync); N]>,
+) -> Result<(), CallError> {
+    let sink = tx.copy_in(&format!("COPY {table} FROM STDIN BINARY")).await?;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, types));
+    for row in rows {
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+    Ok(())
 }
 
 /// The elements of `values` at `indexes`.

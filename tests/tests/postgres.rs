@@ -162,10 +162,12 @@ async fn a_cluster_of_the_previous_release_keeps_each_components_bytes_once() {
     let server = Postgres::shared();
     let db = server.database();
     // What the release before wrote: schema version 2, the bytes in every version's row (here
-    // the same four bytes for two cities' components).
+    // the same four bytes, of one sha256, for two cities' components).
+    let aa = "aa".repeat(32);
     server.sql(
         &db,
-        "CREATE TABLE civic_schema (version integer NOT NULL); INSERT INTO civic_schema VALUES (2);
+        &format!(
+            "CREATE TABLE civic_schema (version integer NOT NULL); INSERT INTO civic_schema VALUES (2);
          CREATE TABLE civic_kv (city text NOT NULL, component text NOT NULL, bucket text NOT NULL,
              key bytea NOT NULL, value bytea NOT NULL, PRIMARY KEY (city, component, bucket, key));
          CREATE TABLE civic_versions (city text NOT NULL, component text NOT NULL, number bigint NOT NULL,
@@ -181,21 +183,25 @@ async fn a_cluster_of_the_previous_release_keeps_each_components_bytes_once() {
              city text NOT NULL, component text NOT NULL, number bigint NOT NULL, sha256 text NOT NULL,
              since timestamptz NOT NULL, refused text, PRIMARY KEY (host, city, component));
          INSERT INTO civic_versions (city, component, number, sha256, wasm, origin, created_by) VALUES
-             ('bari', 'old', 1, 'aa', '\\x0061736d', 'manifest', 'h'),
-             ('pisa', 'old', 1, 'aa', '\\x0061736d', 'manifest', 'h');
+             ('bari', 'old', 1, '{aa}', '\\x0061736d', 'manifest', 'h'),
+             ('pisa', 'old', 1, '{aa}', '\\x0061736d', 'manifest', 'h');
          INSERT INTO civic_desired (city, component, number, manifest_sha256, changed_by) VALUES
-             ('bari', 'old', 1, 'aa', 'h'), ('pisa', 'old', 1, 'aa', 'h');",
+             ('bari', 'old', 1, '{aa}', 'h'), ('pisa', 'old', 1, '{aa}', 'h');"
+        ),
     );
     let ws = Workspace::new();
     let civic = Civic::run_on(&db, &[&kv_city(&ws)], &[]);
     civic.wait_for_log(&["migrated the state store's schema", "from=2", "to=4"], Duration::from_secs(10)).await;
     assert_eq!(
-        server.query(&db, "SELECT string_agg(encode(wasm, 'hex'), ',') FROM civic_blobs WHERE sha256 = 'aa'"),
+        server
+            .query(&db, &format!("SELECT string_agg(encode(wasm, 'hex'), ',') FROM civic_blobs WHERE sha256 = '{aa}'")),
         "0061736d"
     );
     let columns =
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'civic_versions' AND column_name = 'wasm'";
     assert_eq!(server.query(&db, columns), "0", "the bytes are no longer in each version");
+    let carried = format!("SELECT count(*) FROM civic_desired WHERE sha256 = '{aa}'");
+    assert_eq!(server.query(&db, &carried), "2", "each desired version carries its sha256");
     // Every desired version has its own change number, and this host's slot one after them.
     assert_eq!(server.query(&db, "SELECT count(DISTINCT change) FROM civic_desired"), "3");
     // Joined, the host says it has applied every change: no row per component needed.

@@ -24,7 +24,7 @@ use crate::http::Host as _;
 use crate::manifest::{CityId, SlotKey, WasmFile};
 use crate::sandbox::{Slot, Version};
 use crate::state::StoreError;
-use crate::state::postgres::{Adoption, ClusterFilter, ClusterRows, Desired, HostRow, Served, VersionStore};
+use crate::state::postgres::{Adoption, ClusterFilter, ClusterRows, Desired, HostRow, Known, Served, VersionStore};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -197,21 +197,56 @@ impl Runtime {
         let cities = routes.cities().iter().filter(|c| changed.is_none_or(|changed| changed.contains(&c.id)));
         let slots: Vec<_> = cities.flat_map(|c| c.slots.values().cloned().collect::<Vec<_>>()).collect();
         drop(routes);
-        for batch in slots.chunks(ADOPT_BATCH) {
-            let sources: Vec<_> = batch.iter().map(|slot| slot.manifest_wasm()).collect();
-            let adoptions: Vec<_> = batch
-                .iter()
-                .zip(&sources)
-                .map(|(slot, wasm)| Adoption { key: slot.key(), sha256: wasm.digest, wasm: &wasm.bytes })
-                .collect();
-            let desired = cluster.store.adopt(&adoptions, cluster.id()).await?;
-            let mut served = Vec::with_capacity(batch.len());
-            for (slot, desired) in batch.iter().zip(&desired) {
-                // A version this host cannot serve is reported; it keeps what it has.
-                served.push(self.settle(cluster, slot, desired).await.1);
+        if changed.is_some() {
+            for batch in slots.chunks(ADOPT_BATCH) {
+                self.adopt_batch(cluster, batch, None).await?;
             }
-            cluster.report(served).await;
+            return Ok(());
         }
+        // All of them: the cluster's desired versions read a page at a time in key order (one
+        // index scan, not a lookup per slot), each page's slots adopted against it; those in no
+        // page are new to the cluster.
+        let mut paged = HashSet::new();
+        let mut after: Option<SlotKey> = None;
+        loop {
+            let page = cluster.store.desired_page(after.as_ref(), ADOPT_BATCH).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.key.clone());
+            let batch: Vec<_> =
+                page.iter().filter_map(|(d, _)| self.slot(d.key.city.as_str(), d.key.component.as_str())).collect();
+            let known: Known =
+                page.into_iter().map(|(desired, manifest)| (desired.key.clone(), (desired, manifest))).collect();
+            self.adopt_batch(cluster, &batch, Some(&known)).await?;
+            paged.extend(batch.iter().map(|slot| slot.key()));
+        }
+        let new: Vec<_> = slots.into_iter().filter(|slot| !paged.contains(&slot.key())).collect();
+        for batch in new.chunks(ADOPT_BATCH) {
+            self.adopt_batch(cluster, batch, Some(&Known::new())).await?;
+        }
+        Ok(())
+    }
+
+    /// Adopts the manifests' sources of `batch` (`read`: what the cluster held of them a moment
+    /// ago, when known) and serves what the cluster wants of them.
+    async fn adopt_batch(
+        self: &Arc<Self>,
+        cluster: &Cluster,
+        batch: &[Arc<Slot>],
+        read: Option<&Known>,
+    ) -> anyhow::Result<()> {
+        let sources: Vec<_> = batch.iter().map(|slot| slot.manifest_wasm()).collect();
+        let adoptions: Vec<_> = batch
+            .iter()
+            .zip(&sources)
+            .map(|(slot, wasm)| Adoption { key: slot.key(), sha256: wasm.digest, wasm: &wasm.bytes })
+            .collect();
+        let desired = cluster.store.adopt(&adoptions, cluster.id(), read).await?;
+        let mut served = Vec::with_capacity(batch.len());
+        for (slot, desired) in batch.iter().zip(&desired) {
+            // A version this host cannot serve is reported; it keeps what it has.
+            served.push(self.settle(cluster, slot, desired).await.1);
+        }
+        cluster.report(served).await;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ mod schema;
 mod versions;
 
 pub use kv::PostgresBackend;
-pub(crate) use versions::{Adoption, ClusterFilter, ClusterRows, Desired, HostRow, Served, VersionStore};
+pub(crate) use versions::{Adoption, ClusterFilter, ClusterRows, Desired, HostRow, Known, Served, VersionStore};
 
 use super::StoreError;
 use anyhow::bail;

@@ -79,7 +79,12 @@ const MIGRATIONS: [&str; 4] = [
     // 4: a host says which change it has applied up to, and stores a row in `civic_served`
     // only where it does not serve the desired version: nothing per component when all agree.
     // Rows that agree, from hosts of before, still count as agreeing until those hosts rejoin.
-    "ALTER TABLE civic_hosts ADD COLUMN seen_change bigint NOT NULL DEFAULT 0",
+    // A desired version carries its sha256, so a host reads its slots' without a join.
+    "ALTER TABLE civic_hosts ADD COLUMN seen_change bigint NOT NULL DEFAULT 0;
+    ALTER TABLE civic_desired ADD COLUMN sha256 text;
+    UPDATE civic_desired d SET sha256 = v.sha256 FROM civic_versions v
+        WHERE v.city = d.city AND v.component = d.component AND v.number = d.number;
+    ALTER TABLE civic_desired ALTER COLUMN sha256 SET NOT NULL",
 ];
 
 /// Taken by the migration's transaction, so that hosts starting together migrate one at a time.

@@ -111,8 +111,8 @@ pub(crate) struct VersionStore {
 
 /// What [`desired_row`] reads, and from where.
 const DESIRED_COLUMNS: &str =
-    "SELECT d.city, d.component, d.change, d.number, v.sha256, d.previous, d.changed_at, d.changed_by";
-const DESIRED_FROM: &str = "FROM civic_desired d JOIN civic_versions v USING (city, component, number)";
+    "SELECT d.city, d.component, d.change, d.number, d.sha256, d.previous, d.changed_at, d.changed_by";
+const DESIRED_FROM: &str = "FROM civic_desired d";
 
 /// The slots whose desired version some live host (`$1`, their ids) does not serve: changed
 /// after the last change the host has applied (and not reported served since), or served
@@ -138,7 +138,13 @@ impl VersionStore {
     /// which every host then serves; otherwise nothing changes (a version swapped in since
     /// stays). One read when nothing changed, else one transaction; the bytes are sent only
     /// where the cluster lacks them. The desired versions after, in the order of `slots`.
-    pub async fn adopt(&self, slots: &[Adoption<'_>], host: &str) -> Result<Vec<Desired>, StoreError> {
+    /// `read`, when given, is what the cluster held of them a moment ago (else read now).
+    pub async fn adopt(
+        &self,
+        slots: &[Adoption<'_>],
+        host: &str,
+        read: Option<&Known>,
+    ) -> Result<Vec<Desired>, StoreError> {
         let cities: Vec<&str> = slots.iter().map(|s| s.key.city.as_str()).collect();
         let components: Vec<&str> = slots.iter().map(|s| s.key.component.as_str()).collect();
         let digests: Vec<String> = slots.iter().map(|s| s.sha256.to_string()).collect();
@@ -147,23 +153,27 @@ impl VersionStore {
                 .filter(|&i| known.get(&slots[i].key).is_none_or(|(_, manifest)| *manifest != digests[i]))
                 .collect()
         };
-        let in_order = |mut known: Known| -> Result<Vec<Desired>, CallError> {
+        let in_order = |known: &Known| -> Result<Vec<Desired>, CallError> {
             let desired = slots.iter().map(|slot| {
-                known.remove(&slot.key).map(|(desired, _)| desired).ok_or_else(|| recorded_none(&slot.key))
+                known.get(&slot.key).map(|(desired, _)| desired.clone()).ok_or_else(|| recorded_none(&slot.key))
             });
             desired.collect()
         };
-        let unchanged = self
-            .db
-            .run(async {
-                let client = self.db.client().await?;
-                let known = known_sources(&**client, &cities, &components).await?;
-                match changed(&known).is_empty() {
-                    true => Ok(Some(in_order(known)?)),
-                    false => Ok(None),
-                }
-            })
-            .await?;
+        let unchanged = |known: &Known| match changed(known).is_empty() {
+            true => in_order(known).map(Some),
+            false => Ok(None),
+        };
+        let unchanged = match read {
+            Some(known) => self.db.run(async { unchanged(known) }).await?,
+            None => {
+                self.db
+                    .run(async {
+                        let client = self.db.client().await?;
+                        unchanged(&known_sources(&**client, &cities, &components).await?)
+                    })
+                    .await?
+            }
+        };
         if let Some(desired) = unchanged {
             return Ok(desired);
         }
@@ -200,10 +210,10 @@ impl VersionStore {
                                 SELECT city, component, number, sha256, 'manifest', $4 FROM new
                             )
                             UPDATE civic_desired AS d SET previous = d.number, number = new.number,
-                                manifest_sha256 = new.sha256, changed_at = now(), changed_by = $4,
-                                change = nextval('civic_changes')
+                                sha256 = new.sha256, manifest_sha256 = new.sha256, changed_at = now(),
+                                changed_by = $4, change = nextval('civic_changes')
                             FROM new WHERE d.city = new.city AND d.component = new.component
-                            RETURNING d.city, d.component, d.change, d.number, d.manifest_sha256, d.previous,
+                            RETURNING d.city, d.component, d.change, d.number, d.sha256, d.previous,
                                 d.changed_at, d.changed_by",
                             &[&cities, &components, &digests, &host],
                         )
@@ -214,7 +224,7 @@ impl VersionStore {
                     }
                 }
             }
-            Ok((!changed.is_empty(), in_order(known)?))
+            Ok((!changed.is_empty(), in_order(&known)?))
         })
         .await
     }
@@ -238,10 +248,11 @@ impl VersionStore {
                     SELECT $1, $2, COALESCE(max(number), 0) + 1, $3, $4, $5 FROM civic_versions
                     WHERE city = $1 AND component = $2 RETURNING number
                 )
-                INSERT INTO civic_desired AS d (city, component, number, previous, manifest_sha256, changed_by)
-                SELECT $1, $2, number, NULL, $3, $5 FROM new
+                INSERT INTO civic_desired AS d (city, component, number, sha256, previous, manifest_sha256, changed_by)
+                SELECT $1, $2, number, $3, NULL, $3, $5 FROM new
                 ON CONFLICT (city, component) DO UPDATE SET previous = d.number, number = EXCLUDED.number,
-                    changed_at = now(), changed_by = EXCLUDED.changed_by, change = nextval('civic_changes')",
+                    sha256 = EXCLUDED.sha256, changed_at = now(), changed_by = EXCLUDED.changed_by,
+                    change = nextval('civic_changes')",
                 &[&city, &component, &digest, &origin, &host],
             )
             .await?;
@@ -257,8 +268,9 @@ impl VersionStore {
         self.change(async |tx| {
             let updated = tx
                 .execute(
-                    "UPDATE civic_desired SET number = previous, previous = number, changed_at = now(), \
-                     changed_by = $3, change = nextval('civic_changes') \
+                    "UPDATE civic_desired d SET number = previous, previous = number, changed_at = now(), \
+                     changed_by = $3, change = nextval('civic_changes'), sha256 = (SELECT v.sha256 \
+                         FROM civic_versions v WHERE v.city = $1 AND v.component = $2 AND v.number = d.previous) \
                      WHERE city = $1 AND component = $2 AND previous IS NOT NULL",
                     &[&city, &component, &host],
                 )
@@ -301,6 +313,28 @@ impl VersionStore {
                 let statement = client.prepare_cached(&query).await?;
                 let changed = client.query(&statement, &[&since, &last, &host]).await?;
                 Ok((last, changed.iter().map(desired_row).collect::<Result<_, _>>()?))
+            })
+            .await
+    }
+
+    /// At most `limit` desired versions after `after`, in key order, each with the source its
+    /// manifest last gave: the whole cluster read a page at a time, by its primary key.
+    pub async fn desired_page(
+        &self,
+        after: Option<&SlotKey>,
+        limit: usize,
+    ) -> Result<Vec<(Desired, String)>, StoreError> {
+        let (city, component) = after.map_or(("", ""), |key| (key.city.as_str(), key.component.as_str()));
+        let limit = limit as i64;
+        self.db
+            .run(async {
+                let client = self.db.client().await?;
+                let query = format!(
+                    "{DESIRED_COLUMNS}, d.manifest_sha256 {DESIRED_FROM} WHERE (d.city, d.component) > ($1, $2) \
+                     ORDER BY d.city, d.component LIMIT $3"
+                );
+                let page = client.query(&query, &[&city, &component, &limit]).await?;
+                page.iter().map(|row| Ok((desired_row(row)?, row.get(8)))).collect()
             })
             .await
     }
@@ -598,7 +632,7 @@ fn with_implied(mut stored: Vec<Served>, hosts: &[HostRow], desired: &[Desired])
 }
 
 /// Slots' desired versions, each with the source its manifest last gave.
-type Known = std::collections::HashMap<SlotKey, (Desired, String)>;
+pub(crate) type Known = std::collections::HashMap<SlotKey, (Desired, String)>;
 
 /// The desired version of each slot of `cities` and `components` (pairwise) that has one, and
 /// the sha256 its manifest last gave, in one read.
@@ -636,9 +670,11 @@ async fn copy_new(
         [city, component, &1i64, digest, &"manifest", &host]
     });
     copy_in(tx, "civic_versions (city, component, number, sha256, origin, created_by)", &columns, versions).await?;
-    let desired = slots()
-        .map(|((city, component), digest)| -> [&(dyn ToSql + Sync); 5] { [city, component, &1i64, digest, &host] });
-    copy_in(tx, "civic_desired (city, component, number, manifest_sha256, changed_by)", &columns[..5], desired).await
+    let desired = slots().map(|((city, component), digest)| -> [&(dyn ToSql + Sync); 6] {
+        [city, component, &1i64, digest, digest, &host]
+    });
+    let table = "civic_desired (city, component, number, sha256, manifest_sha256, changed_by)";
+    copy_in(tx, table, &columns, desired).await
 }
 
 /// Copies `rows` into `table` (with its columns named), whose columns are of `types`.

@@ -154,6 +154,7 @@ impl Runtime {
     /// serves the cluster's versions. [`Runtime::follow_cluster`] then keeps it there.
     pub(crate) async fn join(self: &Arc<Self>) -> anyhow::Result<()> {
         let Some(cluster) = &self.cluster else { return Ok(()) };
+        let started = std::time::Instant::now();
         // Alive, having applied nothing yet: what it served before it started is forgotten.
         cluster.beat().await?;
         cluster.store.forget_served(cluster.id()).await?;
@@ -165,6 +166,7 @@ impl Runtime {
         cluster.seen.store(last, Ordering::Release);
         self.reconcile().await;
         cluster.beat().await?;
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "adopted the manifests' sources");
         Ok(())
     }
 

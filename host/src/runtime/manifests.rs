@@ -59,7 +59,7 @@ pub(super) type Scan = Vec<(PathBuf, Option<Stamp>)>;
 /// A manifest found by a scan: the same as was loaded, or parsed again.
 enum Scanned {
     Kept(Arc<Entry>),
-    Parsed(Parsed, Claims),
+    Parsed(Box<Parsed>, Claims),
 }
 
 impl Scanned {
@@ -175,7 +175,7 @@ impl Manifests {
             match parsed {
                 Ok(parsed) => {
                     let claims = parsed.claims();
-                    manifests.push((path, stamp, Scanned::Parsed(parsed, claims)));
+                    manifests.push((path, stamp, Scanned::Parsed(Box::new(parsed), claims)));
                 }
                 Err(errors) => diagnostics.extend(errors),
             }
@@ -208,7 +208,7 @@ impl Manifests {
                             let claims = entry.claims.clone();
                             (manifest::parse_one(&path, stamp, claims.text().to_owned()), claims)
                         }
-                        Scanned::Parsed(parsed, claims) => (Ok(parsed), claims),
+                        Scanned::Parsed(parsed, claims) => (Ok(*parsed), claims),
                     };
                     match parsed.and_then(|parsed| Entry::resolve(&parsed, claims, stamp, &mut sources)) {
                         Ok(entry) => {

@@ -184,7 +184,7 @@ impl RunCommand {
             let wasip3 = self.experimental.wasip3;
             let engine = Engine::new(EngineOptions { cache_dir, pool, budgets: true, wasip3 })?;
             let runtime = Arc::new(Runtime::clustered(engine, state, &defaults, cities, cluster)?);
-            runtime.join().await?;
+            let joining = runtime.join().await?;
             // Tests and scripts read the real ports from these lines: keep them first and exact.
             eprintln!("listening on http://{}", listener.local_addr()?);
             if let Some((admin, _)) = &admin {
@@ -193,7 +193,7 @@ impl RunCommand {
             if let Some(postgres) = &postgres {
                 postgres.log_migration();
             }
-            runtime.follow_cluster();
+            runtime.follow_cluster(joining);
             let manifests = Arc::new(manifests);
             let (stop_admin, admin_stops) = tokio::sync::watch::channel(false);
             let admin = admin.map(|(admin, token)| {

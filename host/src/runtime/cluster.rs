@@ -151,10 +151,11 @@ impl Cluster {
 
 impl Runtime {
     /// Takes this host into its cluster: says it is alive, records the manifests' sources, and
-    /// serves the cluster's versions. [`Runtime::follow_cluster`] then keeps it there.
-    pub(crate) async fn join(self: &Arc<Self>) -> anyhow::Result<()> {
-        let Some(cluster) = &self.cluster else { return Ok(()) };
+    /// serves the cluster's versions; how long that took, for the log.
+    /// [`Runtime::follow_cluster`] then keeps it there.
+    pub(crate) async fn join(self: &Arc<Self>) -> anyhow::Result<Duration> {
         let started = std::time::Instant::now();
+        let Some(cluster) = &self.cluster else { return Ok(started.elapsed()) };
         // Alive, having applied nothing yet: what it served before it started is forgotten.
         cluster.beat().await?;
         cluster.store.forget_served(cluster.id()).await?;
@@ -166,14 +167,14 @@ impl Runtime {
         cluster.seen.store(last, Ordering::Release);
         self.reconcile().await;
         cluster.beat().await?;
-        tracing::info!(seconds = started.elapsed().as_secs_f64(), "adopted the manifests' sources");
-        Ok(())
+        Ok(started.elapsed())
     }
 
     /// Follows the cluster and says this host is alive, in the background until the host stops.
-    pub(crate) fn follow_cluster(self: &Arc<Self>) {
+    /// `joining` is how long [`Runtime::join`] took.
+    pub(crate) fn follow_cluster(self: &Arc<Self>, joining: Duration) {
         let Some(cluster) = &self.cluster else { return };
-        tracing::info!(host = cluster.id(), "joined the cluster");
+        tracing::info!(host = cluster.id(), seconds = joining.as_secs_f64(), "joined the cluster");
         let (heartbeat, follow) = (self.clone(), self.clone());
         crate::task::supervise("heartbeat", move || {
             let runtime = heartbeat.clone();
@@ -208,20 +209,27 @@ impl Runtime {
         // All of them: the cluster's desired versions read a page at a time in key order (one
         // index scan, not a lookup per slot), each page's slots adopted against it; those in no
         // page are new to the cluster.
-        let mut paged = HashSet::new();
+        let index: HashMap<(&str, &str), usize> =
+            slots.iter().enumerate().map(|(i, slot)| ((slot.city().as_str(), slot.name().as_str()), i)).collect();
+        let mut paged = vec![false; slots.len()];
         let mut after: Option<SlotKey> = None;
         loop {
             let page = cluster.store.desired_page(after.as_ref(), ADOPT_BATCH).await?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.key.clone());
-            let batch: Vec<_> =
-                page.iter().filter_map(|(d, _)| self.slot(d.key.city.as_str(), d.key.component.as_str())).collect();
+            let found = page.iter().filter_map(|(d, _)| index.get(&(d.key.city.as_str(), d.key.component.as_str())));
+            let batch: Vec<_> = found
+                .map(|&i| {
+                    paged[i] = true;
+                    slots[i].clone()
+                })
+                .collect();
             let known: Known =
                 page.into_iter().map(|(desired, manifest)| (desired.key.clone(), (desired, manifest))).collect();
             self.adopt_batch(cluster, &batch, Some(&known)).await?;
-            paged.extend(batch.iter().map(|slot| slot.key()));
         }
-        let new: Vec<_> = slots.into_iter().filter(|slot| !paged.contains(&slot.key())).collect();
+        let new: Vec<_> =
+            slots.iter().zip(&paged).filter(|(_, paged)| !**paged).map(|(slot, _)| slot.clone()).collect();
         for batch in new.chunks(ADOPT_BATCH) {
             self.adopt_batch(cluster, batch, Some(&Known::new())).await?;
         }

@@ -147,10 +147,9 @@ impl VersionStore {
     ) -> Result<Vec<Desired>, StoreError> {
         let cities: Vec<&str> = slots.iter().map(|s| s.key.city.as_str()).collect();
         let components: Vec<&str> = slots.iter().map(|s| s.key.component.as_str()).collect();
-        let digests: Vec<String> = slots.iter().map(|s| s.sha256.to_string()).collect();
         let changed = |known: &Known| -> Vec<usize> {
             (0..slots.len())
-                .filter(|&i| known.get(&slots[i].key).is_none_or(|(_, manifest)| *manifest != digests[i]))
+                .filter(|&i| known.get(&slots[i].key).is_none_or(|(_, manifest)| *manifest != slots[i].sha256))
                 .collect()
         };
         let in_order = |known: &Known| -> Result<Vec<Desired>, CallError> {
@@ -184,6 +183,7 @@ impl VersionStore {
             if !changed.is_empty() {
                 let blobs = changed.iter().map(|&i| (slots[i].sha256, slots[i].wasm));
                 store_blobs(tx, blobs).await?;
+                let digests: Vec<String> = slots.iter().map(|s| s.sha256.to_string()).collect();
                 let digests: Vec<&str> = digests.iter().map(String::as_str).collect();
                 // Slots new to the cluster become version 1, copied in: a first host has
                 // thousands. A source that moved becomes the next version.
@@ -220,7 +220,8 @@ impl VersionStore {
                         .await?;
                     for row in &rows {
                         let row = desired_row(row)?;
-                        known.insert(row.key.clone(), (row, String::new()));
+                        let manifest = row.sha256;
+                        known.insert(row.key.clone(), (row, manifest));
                     }
                 }
             }
@@ -323,7 +324,7 @@ impl VersionStore {
         &self,
         after: Option<&SlotKey>,
         limit: usize,
-    ) -> Result<Vec<(Desired, String)>, StoreError> {
+    ) -> Result<Vec<(Desired, Digest)>, StoreError> {
         let (city, component) = after.map_or(("", ""), |key| (key.city.as_str(), key.component.as_str()));
         let limit = limit as i64;
         self.db
@@ -334,7 +335,7 @@ impl VersionStore {
                      ORDER BY d.city, d.component LIMIT $3"
                 );
                 let page = client.query(&query, &[&city, &component, &limit]).await?;
-                page.iter().map(|row| Ok((desired_row(row)?, row.get(8)))).collect()
+                page.iter().map(|row| Ok((desired_row(row)?, digest(row.get(8))?))).collect()
             })
             .await
     }
@@ -632,7 +633,7 @@ fn with_implied(mut stored: Vec<Served>, hosts: &[HostRow], desired: &[Desired])
 }
 
 /// Slots' desired versions, each with the source its manifest last gave.
-pub(crate) type Known = std::collections::HashMap<SlotKey, (Desired, String)>;
+pub(crate) type Known = std::collections::HashMap<SlotKey, (Desired, Digest)>;
 
 /// The desired version of each slot of `cities` and `components` (pairwise) that has one, and
 /// the sha256 its manifest last gave, in one read.
@@ -648,7 +649,7 @@ async fn known_sources(client: &impl GenericClient, cities: &[&str], components:
         .await?;
     let mut desired = Known::with_capacity(known.len());
     for row in &known {
-        let manifest: String = row.get(8);
+        let manifest = digest(row.get(8))?;
         desired.insert(slot_key(row.get(0), row.get(1))?, (desired_row(row)?, manifest));
     }
     Ok(desired)

@@ -263,6 +263,8 @@ async fn the_cluster_view_shows_the_hosts_and_whether_they_agree_and_forgets_a_s
     assert!(status_text.contains("the hosts DISAGREE on 1 components"), "{status_text}");
     assert!(status_text.contains("lecce/hello: the cluster wants version 2"), "{status_text}");
     assert!(status_text.contains("has not applied it yet"), "the hung host: {status_text}");
+    let one_pending = |view: &Value| view["items"][0]["pending"].as_array().is_some_and(|p| p.len() == 1);
+    view_when(&hosts.hosts[0], "the hung host alone is pending", one_pending).await;
     // The console's cluster page tells people the same.
     let admin = format!("http://{}", hosts.hosts[0].admin_addr().await);
     let session = console_session(&admin, TOKEN).await;
@@ -271,6 +273,7 @@ async fn the_cluster_view_shows_the_hosts_and_whether_they_agree_and_forgets_a_s
     assert!(page.contains("The hosts do not all serve the versions the cluster wants: "), "{page}");
     assert_eq!(page.matches("<tr data-host=").count(), 3, "{page}");
     assert!(page.contains("<tr class=\"disagree\">") && page.contains("(this host)"), "{page}");
+    assert!(page.contains(": not yet"), "the hung host has not applied it: {page}");
     hosts.hosts[2].signal("-CONT");
     hosts.hosts[2].wait_for_log_after(marks[2], &["serving the cluster's version", &needle], SPREAD * 5).await;
 
@@ -309,22 +312,14 @@ async fn a_host_that_refuses_the_clusters_version_says_so_until_it_serves_the_de
 
     // FAULTY panics at `/panic`: the strict host refuses it, keeps version 1, and stores why.
     let marks: Vec<usize> = hosts.iter().map(Civic::log_lines).collect();
-    let url = format!("http://{}/v1/cities/lecce/components/hello", hosts[0].admin_addr().await);
-    let response = client().put(&url).bearer_auth(TOKEN).body(std::fs::read(FAULTY).unwrap()).send().await.unwrap();
-    assert_eq!(response.status(), 200);
+    swap_via(&hosts[0], FAULTY).await;
     hosts[1].wait_for_log_after(marks[1], &["cannot serve the cluster's version"], SPREAD * 5).await;
-    let deadline = Instant::now() + SPREAD * 5;
-    let mut ticks = tokio::time::interval(Duration::from_millis(100));
-    let refused = loop {
-        ticks.tick().await;
-        let view = cluster_view(&hosts[0]).await;
-        let refusal = view["items"][0]["hosts"].as_array().into_iter().flatten().find(|s| !s["refused"].is_null());
-        if let Some(refusal) = refusal {
-            break (view.clone(), refusal.clone());
-        }
-        assert!(Instant::now() < deadline, "no refusal shown: {view}");
+    let refusal = |view: &Value| {
+        let hosts = view["items"][0]["hosts"].as_array().cloned().unwrap_or_default();
+        hosts.into_iter().find(|s| !s["refused"].is_null())
     };
-    let (view, refusal) = refused;
+    let view = view_when(&hosts[0], "no refusal shown", |view| refusal(view).is_some()).await;
+    let refusal = refusal(&view).unwrap_or_default();
     assert_eq!((view["agree"].as_bool(), view["disagreeing"].as_u64()), (Some(false), Some(1)), "{view}");
     assert_eq!(refusal["version"], 1, "it kept what it served: {view}");
     assert!(refusal["refused"].as_str().is_some_and(|why| why.contains("/panic")), "{view}");
@@ -332,20 +327,31 @@ async fn a_host_that_refuses_the_clusters_version_says_so_until_it_serves_the_de
 
     // Back to hello-city through the strict host: both serve it, and the row is gone.
     let marks: Vec<usize> = hosts.iter().map(Civic::log_lines).collect();
-    let url = format!("http://{}/v1/cities/lecce/components/hello", hosts[1].admin_addr().await);
-    let response = client().put(&url).bearer_auth(TOKEN).body(std::fs::read(HELLO_CITY).unwrap()).send().await.unwrap();
-    assert_eq!(response.status(), 200);
+    swap_via(&hosts[1], HELLO_CITY).await;
     hosts[0].wait_for_log_after(marks[0], &["serving the cluster's version"], SPREAD * 5).await;
+    view_when(&hosts[1], "the hosts do not agree again", |view| view["agree"] == true).await;
+    assert_eq!(served(), "0");
+}
+
+/// Swaps Lecce's `hello` to `wasm` through `host`.
+async fn swap_via(host: &Civic, wasm: &str) {
+    let url = format!("http://{}/v1/cities/lecce/components/hello", host.admin_addr().await);
+    let response = client().put(&url).bearer_auth(TOKEN).body(std::fs::read(wasm).unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// `host`'s view of the cluster once `holds` holds of it, looked at every 100 ms for a while.
+async fn view_when(host: &Civic, what: &str, holds: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + SPREAD * 5;
+    let mut ticks = tokio::time::interval(Duration::from_millis(100));
     loop {
         ticks.tick().await;
-        let view = cluster_view(&hosts[1]).await;
-        if view["agree"] == true {
-            break;
+        let view = cluster_view(host).await;
+        if holds(&view) {
+            return view;
         }
-        assert!(Instant::now() < deadline, "the hosts do not agree again: {view}");
+        assert!(Instant::now() < deadline, "{what}: {view}");
     }
-    assert_eq!(served(), "0");
 }
 
 async fn cluster_view(host: &Civic) -> Value {

@@ -7,12 +7,14 @@
 //! most the store's timeout, never a hang. The log says once that the store is unreachable and
 //! once that it is back; the pool replaces broken connections by itself.
 
+mod hosts;
 mod kv;
 mod schema;
 mod versions;
 
+pub(crate) use hosts::{ClusterFilter, ClusterRows, HostRow, Served};
 pub use kv::PostgresBackend;
-pub(crate) use versions::{Adoption, ClusterFilter, ClusterRows, Desired, HostRow, Known, Served, VersionStore};
+pub(crate) use versions::{Adoption, Desired, Known, VersionStore};
 
 use super::StoreError;
 use anyhow::bail;

@@ -7,6 +7,7 @@
 
 use crate::Options;
 use bytes::Bytes;
+use civic_host::engine::shape::Shapes;
 use civic_host::engine::{Engine, EngineOptions};
 use civic_host::limits::{Limits, PoolSize};
 use civic_host::runtime::Runtime;
@@ -117,8 +118,9 @@ pub fn in_process(manifest: &std::path::Path, tune: fn(&mut EngineOptions)) -> a
     let cities: Vec<_> = cities.into_iter().map(Arc::new).collect();
     let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
     let limits = Limits::default();
-    let pool = PoolSize::fitting(&limits, &cities.iter().flat_map(|c| c.limits(&limits)).collect::<Vec<_>>());
-    let mut options = EngineOptions { cache_dir: None, pool, budgets: true, wasip3: false };
+    let shapes = Shapes::default();
+    let pool = PoolSize::fitting(&limits, shapes.of_cities(&limits, &cities));
+    let mut options = EngineOptions { cache_dir: None, pool, budgets: true, wasip3: false, shapes };
     tune(&mut options);
     let engine = Engine::new(options)?;
     Runtime::new(engine, state, &limits, &cities)

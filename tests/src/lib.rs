@@ -15,6 +15,7 @@ pub mod browser;
 pub mod postgres;
 pub mod registry;
 pub mod rogue;
+pub mod wide;
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 

@@ -57,9 +57,9 @@ async fn a_stack_overflow_answers_500() {
 }
 
 #[tokio::test]
-async fn beyond_max_concurrency_answers_503_at_once() {
+async fn with_the_queue_off_beyond_max_concurrency_answers_503_at_once() {
     let ws = Workspace::new();
-    let civic = Arc::new(Civic::run(&[&city(r#"max_concurrency = 1, timeout = "3s""#).write(&ws)]));
+    let civic = Arc::new(Civic::run(&[&city(r#"max_concurrency = 1, timeout = "3s", queue = "0s""#).write(&ws)]));
     // One request holds the only place until its deadline; it says so once it is in.
     let holder = {
         let civic = civic.clone();
@@ -77,6 +77,78 @@ async fn beyond_max_concurrency_answers_503_at_once() {
 
     assert_eq!(holder.await.unwrap(), 504);
     still_standing(&civic).await;
+}
+
+/// `count` requests for `path` at once: their statuses (0: no answer).
+async fn burst(civic: &Civic, path: &str, count: usize) -> Vec<u16> {
+    let url = civic.url(path);
+    let requests = (0..count).map(|_| {
+        let url = url.clone();
+        async move {
+            match client().get(&url).send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    // Read to the end, so the guest is not cut off mid-body.
+                    response.bytes().await.map_or(0, |_| status)
+                }
+                Err(_) => 0,
+            }
+        }
+    });
+    futures_util::future::join_all(requests).await
+}
+
+#[tokio::test]
+async fn a_burst_waits_in_the_queue_and_is_served_and_with_the_queue_off_the_excess_answers_503() {
+    let ws = Workspace::new();
+    let queued = city(r#"max_concurrency = 8, queue = "200ms""#).write(&ws);
+    let civic = Civic::run_with_admin(&[&queued], "s3cret-admin-token-xxxxxxxxxxxxx");
+    // 64 at once, 8 at a time for 5 ms each: the last waits about 40 ms of its 200.
+    // A request that waited past the bound would have been answered 503.
+    let statuses = burst(&civic, "/faulty/nap", 64).await;
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    let metrics = client()
+        .get(format!("http://{}/metrics", civic.admin_addr().await))
+        .bearer_auth("s3cret-admin-token-xxxxxxxxxxxxx")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name}{{component=\"faulty\"}}")));
+        line.and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: {metrics}"))
+    };
+    let (waited, seconds) = (count("civic_requests_queued_total"), count("civic_request_queue_seconds_total"));
+    assert!((1.0..=56.0).contains(&waited), "{waited} of 64 waited: {metrics}");
+    assert!(seconds / waited <= 0.2, "waited {seconds} s in all, past the bound: {metrics}");
+    drop(civic);
+
+    let off = city(r#"max_concurrency = 8, queue = "0s""#).write(&ws);
+    let civic = Civic::run(&[&off]);
+    let statuses = burst(&civic, "/faulty/nap?ms=200", 64).await;
+    let turned_away = statuses.iter().filter(|&&s| s == 503).count();
+    assert!(statuses.iter().all(|&s| s == 200 || s == 503), "{statuses:?}");
+    assert!(turned_away >= 56 - 8, "only {turned_away} of 64 answered 503 without a queue: {statuses:?}");
+}
+
+#[tokio::test]
+async fn a_component_of_many_core_instances_and_memories_serves_its_max_concurrency_at_once() {
+    let ws = Workspace::new();
+    // 40 more core instances, memories and tables than the guest itself: more than the 4, 2 and
+    // 2 per instance a pool sized without looking at the components would hold.
+    let wide = ws.write("wide.wasm", civic_tests::wide::widened(&std::fs::read(FAULTY).unwrap(), 40));
+    let manifest = City::new("lecce")
+        .component("faulty", wide.to_str().unwrap(), r#"limits = { max_concurrency = 8, queue = "0s" }"#)
+        .route("/faulty", "faulty")
+        .write(&ws);
+    let civic = Civic::run(&[&manifest]);
+    civic.wait_for_log(&["serving", "instances=8"], LOG_WAIT).await;
+    let statuses = burst(&civic, "/faulty/nap?ms=300", 8).await;
+    assert_eq!(statuses, [200; 8]);
 }
 
 #[tokio::test]

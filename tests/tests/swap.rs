@@ -101,8 +101,11 @@ async fn a_bad_version_is_refused_and_nothing_changes() {
     let ws = &host.ws;
     let garbage = ws.write("garbage.wasm", b"\x00asm garbage");
     let core = ws.write("core.wasm", wat::parse_str("(module)").unwrap());
+    // More core instances and memories per instance than the pool was built for at start.
+    let wide = ws.write("wide.wasm", civic_tests::wide::widened(&std::fs::read(PLAIN_PROXY).unwrap(), 20));
     let cases = [
-        (&["swap", "lecce", "hello", garbage.to_str().unwrap()][..], "422", "is not a WebAssembly component"),
+        (&["swap", "lecce", "hello", wide.to_str().unwrap()][..], "422", "restart the host to size its pool for it"),
+        (&["swap", "lecce", "hello", garbage.to_str().unwrap()], "422", "is not a WebAssembly component"),
         (&["swap", "lecce", "hello", core.to_str().unwrap()], "422", "but a core module"),
         (&["swap", "lecce", "hello", TAX_ONLY], "422", "does not export `wasi:http/incoming-handler"),
         (&["swap", "lecce", "hello", FAULTY], "422", "answered its health route `/panic` with 500"),
@@ -121,7 +124,7 @@ async fn a_bad_version_is_refused_and_nothing_changes() {
     // By default per component, summed over cities; with `?city=` per component of that city.
     let scoped = client().get(host.admin_url("/metrics?city=lecce")).bearer_auth(TOKEN).send().await.unwrap();
     let scoped = scoped.text().await.unwrap();
-    for (kind, count) in [("compile", 2), ("exports", 1), ("health", 1), ("links", 0), ("imports", 0)] {
+    for (kind, count) in [("compile", 2), ("exports", 1), ("health", 1), ("pool", 1), ("links", 0), ("imports", 0)] {
         let line = format!(r#"civic_swaps_rejected_total{{component="hello",kind="{kind}"}} {count}"#);
         assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
         let line = format!(r#"civic_swaps_rejected_total{{city="lecce",component="hello",kind="{kind}"}} {count}"#);
@@ -129,15 +132,15 @@ async fn a_bad_version_is_refused_and_nothing_changes() {
     }
     for line in [
         r#"civic_swaps_total{component="hello"} 0"#,
-        r#"civic_requests_total{component="hello"} 7"#,
-        r#"civic_city_requests_total{city="lecce"} 7"#,
+        r#"civic_requests_total{component="hello"} 8"#,
+        r#"civic_city_requests_total{city="lecce"} 8"#,
         r#"civic_components{component="hello"} 1"#,
         "civic_cities 1",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
     }
     assert!(!metrics.contains(r#"city="lecce",component"#), "no series per slot by default: {metrics}");
-    assert!(scoped.contains(r#"civic_requests_total{city="lecce",component="hello"} 7"#), "{scoped}");
+    assert!(scoped.contains(r#"civic_requests_total{city="lecce",component="hello"} 8"#), "{scoped}");
     let unknown = client().get(host.admin_url("/metrics?city=nowhere")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
 

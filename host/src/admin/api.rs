@@ -17,7 +17,7 @@
 //! `?limit=`, `?cursor=`, answering `{"items": [...], "next": …, "total": N}`.
 //!
 //! A refusal answers `{"kind": …, "error": …}`: `kind` is stable (`not-found`, `no-earlier-version`,
-//! `manifest`, `query` (a list's parameters), or the check a version failed: `compile`, `imports`, `exports`, `links`, `health`),
+//! `manifest`, `query` (a list's parameters), or the check a version failed: `compile`, `imports`, `exports`, `links`, `health`, `pool`),
 //! `error` says it in words.
 
 use super::page::{Page, Query};
@@ -184,7 +184,8 @@ fn refusal(error: &SwapError) -> (StatusCode, &'static str) {
         | RefusalKind::Imports
         | RefusalKind::Exports
         | RefusalKind::Links
-        | RefusalKind::Health => StatusCode::UNPROCESSABLE_ENTITY,
+        | RefusalKind::Health
+        | RefusalKind::Pool => StatusCode::UNPROCESSABLE_ENTITY,
         RefusalKind::NoEarlierVersion => StatusCode::CONFLICT,
         RefusalKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         RefusalKind::Store => StatusCode::INTERNAL_SERVER_ERROR,

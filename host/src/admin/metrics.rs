@@ -78,21 +78,29 @@ fn gauge(text: &mut String, name: &str, help: &str, values: impl IntoIterator<It
 
 /// The counter and histogram families, one series (or histogram) per labelled snapshot.
 fn families(text: &mut String, series: &[(String, Snapshot)]) {
-    let mut counter = |name: &str, help: &str, value: fn(&Snapshot) -> u64| {
+    let mut counter = |name: &str, help: &str, value: fn(&Snapshot) -> f64| {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter");
         for (labels, stats) in series {
             let _ = writeln!(text, "{name}{{{labels}}} {}", value(stats));
         }
     };
-    counter("civic_requests_total", "Requests served.", |s| s.requests);
-    counter("civic_request_errors_total", "Requests answered with a 5xx status.", |s| s.errors);
-    counter("civic_swaps_total", "Component versions swapped in.", |s| s.swaps);
-    counter("civic_linked_calls_total", "Calls of the component's exports by other components.", |s| s.linked_calls);
+    counter("civic_requests_total", "Requests served.", |s| s.requests as f64);
+    counter("civic_request_errors_total", "Requests answered with a 5xx status.", |s| s.errors as f64);
+    counter("civic_swaps_total", "Component versions swapped in.", |s| s.swaps as f64);
+    counter("civic_linked_calls_total", "Calls of the component's exports by other components.", |s| {
+        s.linked_calls as f64
+    });
     counter(
         "civic_linked_call_failures_total",
         "Linked calls that trapped, ran out of budget or could not start.",
-        |s| s.linked_call_failures,
+        |s| s.linked_call_failures as f64,
     );
+    counter(
+        "civic_requests_queued_total",
+        "Requests that found every place taken and waited in the queue, served or not.",
+        |s| s.queued as f64,
+    );
+    counter("civic_request_queue_seconds_total", "Time requests waited in the queue.", |s| s.queue_seconds);
 
     let name = "civic_swaps_rejected_total";
     let _ = writeln!(

@@ -1,5 +1,6 @@
 use super::cargo::Cargo;
 use super::options::{ExperimentalArgs, RegistryArgs};
+use crate::engine::shape::Shapes;
 use crate::engine::{Engine, EngineOptions};
 use crate::limits::{Limits, PoolSize};
 use crate::runtime::Runtime;
@@ -34,10 +35,10 @@ impl CheckCommand {
         // Nothing runs, so nothing is stored: an in-memory store stands in for the database.
         let state = State { backend: Arc::new(MemoryBackend::default()), limits: Default::default() };
         let defaults = Limits::default();
-        let limits: Vec<_> = cities.iter().flat_map(|city| city.limits(&defaults)).collect();
-        let pool = PoolSize::fitting(&defaults, &limits);
+        let shapes = Shapes::default();
+        let pool = PoolSize::fitting(&defaults, shapes.of_cities(&defaults, &cities));
         let wasip3 = self.experimental.wasip3;
-        let engine = Engine::new(EngineOptions { cache_dir: None, pool, budgets: true, wasip3 })?;
+        let engine = Engine::new(EngineOptions { cache_dir: None, pool, budgets: true, wasip3, shapes })?;
         Runtime::new(engine, state, &defaults, &cities)?;
         let components: usize = cities.iter().map(|c| c.components.len()).sum();
         let distinct: HashSet<_> = cities.iter().flat_map(|c| &c.components).map(|c| c.wasm.digest).collect();

@@ -2,7 +2,7 @@
 //! experimental parts of wasmtime it opts into (`run`, `up`, `check`), and how registries are
 //! reached.
 
-use crate::limits::{Limits, PoolSize, Size, Timeout};
+use crate::limits::{LimitOverrides, Limits, PoolSize, Shape, Size, Timeout, Wait};
 use crate::registry::{self, Credentials, Registry};
 use crate::state::KvLimits;
 use anyhow::bail;
@@ -32,6 +32,11 @@ pub struct LimitArgs {
     #[arg(long = "max-concurrency", env = "CIVIC_MAX_CONCURRENCY", default_value_t = 100, value_name = "N")]
     max_concurrency: u32,
 
+    /// Longest a request waits for a place in its component (or in the pool) before it gets 503,
+    /// unless the manifest says otherwise; `0s` answers 503 at once.
+    #[arg(long = "queue", env = "CIVIC_QUEUE", default_value = "100ms", value_name = "DURATION")]
+    queue: Wait,
+
     /// Largest request body, unless the manifest says otherwise.
     #[arg(long = "max-body", env = "CIVIC_MAX_BODY", default_value = "10MiB", value_name = "SIZE")]
     max_body: Size,
@@ -56,17 +61,20 @@ impl LimitArgs {
         if let Some(instances) = self.max_instances {
             at_least_one("--max-instances", u64::from(instances))?;
         }
-        Ok(Limits {
-            memory: self.memory.0,
-            timeout: self.timeout.0,
-            max_concurrency: self.max_concurrency,
-            max_body: self.max_body.0,
-        })
+        let overrides = LimitOverrides {
+            memory: Some(self.memory),
+            timeout: Some(self.timeout),
+            max_concurrency: Some(self.max_concurrency),
+            max_body: Some(self.max_body),
+            queue: Some(self.queue),
+            queue_length: None,
+        };
+        Ok(overrides.over(&Limits::default()))
     }
 
-    /// The pool for components with these `limits`, unless `--max-instances` says otherwise.
-    pub fn pool_size(&self, defaults: &Limits, limits: &[Limits]) -> PoolSize {
-        let fitting = PoolSize::fitting(defaults, limits);
+    /// The pool for `components` (their limits and shapes), unless `--max-instances` says otherwise.
+    pub fn pool_size(&self, defaults: &Limits, components: impl IntoIterator<Item = (Limits, Shape)>) -> PoolSize {
+        let fitting = PoolSize::fitting(defaults, components);
         PoolSize {
             instances: self.max_instances.unwrap_or(fitting.instances),
             keep_resident: self.keep_resident.map_or(fitting.keep_resident, |size| size.0),

@@ -3,6 +3,7 @@ use super::cargo::Cargo;
 use super::data_dir::DataDir;
 use super::options::{ExperimentalArgs, KvArgs, LimitArgs, RegistryArgs};
 use crate::admin::Admin;
+use crate::engine::shape::Shapes;
 use crate::engine::{Engine, EngineOptions};
 use crate::http::Host as _;
 use crate::limits::{Limits, Size, Timeout};
@@ -178,11 +179,11 @@ impl RunCommand {
             };
             let cluster = versions.map(|store| self.cluster(store, &listener, admin.as_ref().map(|(api, _)| api)));
             let state = State { backend, limits: Arc::new(kv) };
-            let limits: Vec<_> = cities.iter().flat_map(|city| city.limits(&defaults)).collect();
-            let pool = self.limits.pool_size(&defaults, &limits);
+            let shapes = Shapes::default();
+            let pool = self.limits.pool_size(&defaults, shapes.of_cities(&defaults, cities));
             let cache_dir = Some(data_dir.compile_cache());
             let wasip3 = self.experimental.wasip3;
-            let engine = Engine::new(EngineOptions { cache_dir, pool, budgets: true, wasip3 })?;
+            let engine = Engine::new(EngineOptions { cache_dir, pool, budgets: true, wasip3, shapes })?;
             let runtime = Arc::new(Runtime::clustered(engine, state, &defaults, cities, cluster)?);
             let joining = runtime.join().await?;
             // Tests and scripts read the real ports from these lines: keep them first and exact.
@@ -221,6 +222,9 @@ impl RunCommand {
                 components = slots().count(),
                 distinct = distinct.len(),
                 instances = pool.instances,
+                core_instances = pool.total(pool.per_instance.core_instances),
+                memories = pool.total(pool.per_instance.memories),
+                reserved = %bytesize::ByteSize(pool.reservation()),
                 data_dir = %self.data_dir.display(),
                 state = %state_url,
                 "serving"

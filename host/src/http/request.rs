@@ -120,7 +120,7 @@ where
     let guest = tokio::spawn(
         async move {
             let run = async {
-                let instance = Instance::start(&engine, slot, version, cpu, callees).await?;
+                let instance = Instance::start(&engine, slot, version, cpu, callees, true).await?;
                 guest::run(instance, request, sender).await
             };
             let ended = match tokio::time::timeout_at(deadline.into(), run).await {

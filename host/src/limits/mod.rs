@@ -4,14 +4,17 @@
 //!
 //! Where each is enforced: `memory` by the store's limiter (growth fails inside the guest),
 //! `timeout` by the epoch deadline and by a timer around the whole request (so host calls that
-//! block are cut off too), `max_concurrency` and `max_body` when a request arrives. The CPU is
-//! shared by [`CpuShare`]; the pooling allocator is sized by [`PoolSize`].
+//! block are cut off too), `max_body` when a request arrives, `max_concurrency` when its
+//! instance starts: a request that finds every place taken (or the pool full) waits in its
+//! component's FIFO queue, for at most `queue` and behind at most `queue_length` others, then
+//! gets 503 with `Retry-After`; a linked call never waits. The CPU is shared by [`CpuShare`];
+//! the pooling allocator is sized by [`PoolSize`].
 
 mod cpu;
 mod pool;
 
 pub(crate) use cpu::{CpuShare, CpuTurns};
-pub use pool::PoolSize;
+pub use pool::{MEMORY_GUARD, MEMORY_RESERVATION, PoolSize, Shape};
 
 use bytesize::ByteSize;
 use serde::Deserialize;
@@ -25,15 +28,29 @@ pub struct Limits {
     pub memory: u64,
     /// Wall-clock deadline for one request.
     pub timeout: Duration,
-    /// Requests running at once in the component; beyond it, 503.
+    /// Requests running at once in the component; beyond it, they queue.
     pub max_concurrency: u32,
     /// Largest request body, in bytes; beyond it, 413.
     pub max_body: u64,
+    /// Longest a request waits for a place before it gets 503; zero: it does not wait.
+    pub queue: Duration,
+    /// Most requests waiting at once; one more gets 503 at once.
+    pub queue_length: u32,
 }
+
+/// How many requests may wait per place, unless the manifest says otherwise.
+const QUEUE_PER_PLACE: u32 = 8;
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory: 128 << 20, timeout: Duration::from_secs(30), max_concurrency: 100, max_body: 10 << 20 }
+        Self {
+            memory: 128 << 20,
+            timeout: Duration::from_secs(30),
+            max_concurrency: 100,
+            max_body: 10 << 20,
+            queue: Duration::from_millis(100),
+            queue_length: 100 * QUEUE_PER_PLACE,
+        }
     }
 }
 
@@ -44,17 +61,56 @@ pub(crate) struct LimitOverrides {
     pub timeout: Option<Timeout>,
     pub max_concurrency: Option<u32>,
     pub max_body: Option<Size>,
+    pub queue: Option<Wait>,
+    pub queue_length: Option<u32>,
 }
 
 impl LimitOverrides {
-    /// These overrides applied to `defaults`.
+    /// These overrides applied to `defaults`; the queue's length follows the concurrency
+    /// ([`QUEUE_PER_PLACE`] per place) unless it is set.
     pub fn over(&self, defaults: &Limits) -> Limits {
+        let max_concurrency = self.max_concurrency.unwrap_or(defaults.max_concurrency);
         Limits {
             memory: self.memory.map_or(defaults.memory, |s| s.0),
             timeout: self.timeout.map_or(defaults.timeout, |t| t.0),
-            max_concurrency: self.max_concurrency.unwrap_or(defaults.max_concurrency),
+            max_concurrency,
             max_body: self.max_body.map_or(defaults.max_body, |s| s.0),
+            queue: self.queue.map_or(defaults.queue, |w| w.0),
+            queue_length: self.queue_length.unwrap_or(max_concurrency.saturating_mul(QUEUE_PER_PLACE)),
         }
+    }
+}
+
+/// The longest a request waits, written as `"100ms"` or `"1s"`; `"0s"` is no wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Wait(pub Duration);
+
+/// The longest wait a queue may have: a request waiting longer is better told to come back.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+impl FromStr for Wait {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match humantime::parse_duration(text) {
+            Ok(duration) if duration <= MAX_WAIT => Ok(Self(duration)),
+            Ok(_) => Err(format!(
+                "invalid queue wait `{text}`: a request waits at most {}",
+                humantime::format_duration(MAX_WAIT)
+            )),
+            Err(_) => {
+                Err(format!("invalid wait `{text}`: expected a duration such as `100ms` or `1s`, or `0s` for none"))
+            }
+        }
+    }
+}
+
+impl TryFrom<String> for Wait {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
     }
 }
 
@@ -119,6 +175,10 @@ mod tests {
         assert_eq!("2m".parse::<Timeout>().unwrap(), Timeout(Duration::from_secs(120)));
         assert!("0s".parse::<Timeout>().is_err());
         assert!("soon".parse::<Timeout>().is_err());
+        assert_eq!("0s".parse::<Wait>().unwrap(), Wait(Duration::ZERO));
+        assert_eq!("250ms".parse::<Wait>().unwrap(), Wait(Duration::from_millis(250)));
+        assert!("2h".parse::<Wait>().unwrap_err().contains("at most 1m"));
+        assert!("later".parse::<Wait>().is_err());
     }
 
     #[test]
@@ -128,5 +188,9 @@ mod tests {
         let limits = overrides.over(&defaults);
         assert_eq!(limits.timeout, Duration::from_secs(5));
         assert_eq!(limits.memory, defaults.memory);
+        let fewer = LimitOverrides { max_concurrency: Some(8), ..Default::default() }.over(&defaults);
+        assert_eq!((fewer.queue, fewer.queue_length), (defaults.queue, 64));
+        let set = LimitOverrides { max_concurrency: Some(8), queue_length: Some(3), ..Default::default() };
+        assert_eq!(set.over(&defaults).queue_length, 3);
     }
 }

@@ -26,7 +26,7 @@ pub(crate) use reference::{OciReference, is_loopback};
 pub(crate) use source::Source;
 pub use source::{Digest, Fetch, Sources, WasmFile};
 
-use crate::limits::{LimitOverrides, Limits};
+use crate::limits::LimitOverrides;
 use schema::{Checked, ComponentV1, ManifestV1, Versioned};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -58,14 +58,6 @@ pub struct CitySpec {
     pub(crate) components: Vec<ComponentSpec>,
     /// In manifest order.
     pub(crate) routes: Vec<RouteSpec>,
-}
-
-impl CitySpec {
-    /// The budgets of each of its components, the host's `defaults` filling in what the manifest
-    /// leaves out.
-    pub fn limits(&self, defaults: &Limits) -> impl Iterator<Item = Limits> {
-        self.components.iter().map(|c| c.limits.over(defaults))
-    }
 }
 
 /// A component of a city, resolved.
@@ -256,6 +248,8 @@ pub fn resolve_one(manifest: &Parsed, sources: &mut Sources) -> Result<CitySpec,
                         timeout: component.limits.timeout,
                         max_concurrency: component.limits.max_concurrency.as_ref().map(|n| *n.get_ref()),
                         max_body: component.limits.max_body,
+                        queue: component.limits.queue,
+                        queue_length: component.limits.queue_length,
                     },
                     files,
                     env: component.env.clone(),

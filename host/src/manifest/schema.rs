@@ -3,7 +3,7 @@
 
 use super::id::{BucketName, CityId, ComponentName, HostName, Origin, RoutePath};
 use super::source::Digest;
-use crate::limits::{Size, Timeout};
+use crate::limits::{Size, Timeout, Wait};
 use serde::{Deserialize, Deserializer, de};
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -127,10 +127,15 @@ pub struct LimitsV1 {
     pub memory: Option<Size>,
     /// `timeout = "5s"`: the wall-clock deadline of a request.
     pub timeout: Option<Timeout>,
-    /// `max_concurrency = 100`: requests running at once; more get 503.
+    /// `max_concurrency = 100`: requests running at once; more wait in the queue.
     pub max_concurrency: Option<Spanned<u32>>,
     /// `max_body = "1MiB"`: the largest request body; more gets 413.
     pub max_body: Option<Size>,
+    /// `queue = "100ms"`: the longest a request waits for a place, then 503; `"0s"`: no wait.
+    pub queue: Option<Wait>,
+    /// `queue_length = 800`: requests waiting at once (default 8 × `max_concurrency`); one
+    /// more gets 503 at once.
+    pub queue_length: Option<u32>,
 }
 
 /// `[[routes]]`

@@ -55,6 +55,7 @@ impl Refusal {
             Self::Prepare(PrepareError::Compile(_)) => RefusalKind::Compile,
             Self::Prepare(PrepareError::Imports { .. }) => RefusalKind::Imports,
             Self::Prepare(PrepareError::ServesNothing(_)) | Self::Exports { .. } => RefusalKind::Exports,
+            Self::Prepare(PrepareError::Pool { .. }) => RefusalKind::Pool,
             Self::Links(_) => RefusalKind::Links,
             Self::Health(_) => RefusalKind::Health,
         }

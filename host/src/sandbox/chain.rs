@@ -47,7 +47,8 @@ impl Chain {
         let chain: Weak<dyn Callees> = self.me.clone();
         let links = (!slot.grants().links().is_empty()).then_some(CalleesRef::Member(chain));
         let version = slot.current();
-        let instance = Instance::start(&self.engine, slot, version, cpu, links).await.map_err(Failure::into_cause)?;
+        let instance =
+            Instance::start(&self.engine, slot, version, cpu, links, false).await.map_err(Failure::into_cause)?;
         Ok(self.lock().entry(name.clone()).or_insert_with(|| Arc::new(AsyncMutex::new(instance))).clone())
     }
 

@@ -1,17 +1,17 @@
 //! Starting one instance of one slot — the one way the host does it, for a request and for a
-//! linked callee alike: a place among the slot's concurrent requests, a fresh store with its
+//! linked callee alike: a place among the slot's concurrent requests and an instance of the
+//! pool (a request may queue for them, a linked call does not), a fresh store with its
 //! deadline, then instantiation from the pooling allocator.
 
 use super::HttpExport;
-use super::failure::{Busy, Failure};
-use super::slot::{Slot, Version};
+use super::failure::Failure;
+use super::slot::{Places, Slot, Version};
 use super::store::{StoreData, new_store};
 use crate::engine::Engine;
 use crate::limits::CpuShare;
 use crate::link::CalleesRef;
 use crate::manifest::Contract;
 use std::sync::Arc;
-use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 use wasmtime::component::Func;
 use wasmtime_wasi_http::p2::bindings::Proxy;
@@ -30,23 +30,27 @@ pub struct Instance {
     pub store: Store<StoreData>,
     instance: wasmtime::component::Instance,
     version: Arc<Version>,
-    _running: OwnedSemaphorePermit,
+    /// Last, so that they are given back after the store has returned its instance to the pool.
+    _places: Places,
 }
 
 impl Instance {
-    /// Instantiates `version` of `slot` under `cpu`; `callees` serve its links.
+    /// Instantiates `version` of `slot` under `cpu`; `callees` serve its links. A request may
+    /// `wait` in the slot's queue for its places; a linked call may not (its caller already
+    /// holds places, and waiting would hold them longer).
     pub async fn start(
         engine: &Engine,
         slot: Arc<Slot>,
         version: Arc<Version>,
         cpu: CpuShare,
         callees: Option<CalleesRef>,
+        wait: bool,
     ) -> Result<Self, Failure> {
-        let running = slot.try_start().ok_or(Failure::Busy(Busy::Concurrency))?;
+        let places = slot.places(engine.instances(), wait, cpu.deadline()).await.map_err(Failure::Busy)?;
         let on = version.prepared.pre.engine();
         let mut store = new_store(engine, on, slot, cpu, callees).map_err(|e| Failure::Setup(format!("{e:#}")))?;
         let instance = version.prepared.pre.instantiate_async(&mut store).await.map_err(Failure::of)?;
-        Ok(Self { store, instance, version, _running: running })
+        Ok(Self { store, instance, version, _places: places })
     }
 
     /// Its HTTP handler. Loading refuses a route or health path to a component without one, so

@@ -25,7 +25,7 @@ pub(crate) use slot::{Slot, Slots, Version};
 pub(crate) use stats::{BUCKETS, Snapshot};
 
 use crate::engine::{CompileError, Engine};
-use crate::limits::CpuTurns;
+use crate::limits::{CpuTurns, Shape};
 use crate::link::{self, Contracts};
 use crate::manifest::{Digest, WasmFile};
 use std::path::PathBuf;
@@ -85,6 +85,11 @@ pub enum PrepareError {
     Imports { path: String, error: wasmtime::Error },
     #[error("`{0}` exports neither a `wasi:http` handler nor a contract, so it can serve nothing")]
     ServesNothing(String),
+    #[error(
+        "`{path}` needs {needs} per instance, more than the {room} this host's pool was built for at \
+         start: restart the host to size its pool for it"
+    )]
+    Pool { path: String, needs: Shape, room: Shape },
 }
 
 impl Sandbox {
@@ -106,6 +111,10 @@ impl Sandbox {
     /// it compiles.
     pub fn prepare(&self, wasm: &WasmFile) -> Result<Prepared, PrepareError> {
         let path = || wasm.path.display().to_string();
+        let (needs, room) = (self.engine.shape(wasm), self.engine.pool().per_instance);
+        if !needs.fits(room) {
+            return Err(PrepareError::Pool { path: path(), needs, room });
+        }
         let component = self.engine.compile(wasm)?;
         let contracts = Contracts::of(&component, component.engine());
         // The linker of the engine it was compiled for.

@@ -15,6 +15,8 @@ pub enum RefusalKind {
     Links,
     /// It failed its health route.
     Health,
+    /// One instance of it needs more of the instance pool than the pool was built for.
+    Pool,
     /// No such city or component.
     NotFound,
     /// A rollback with nothing to roll back to.
@@ -26,12 +28,13 @@ pub enum RefusalKind {
 }
 
 impl RefusalKind {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Compile,
         Self::Imports,
         Self::Exports,
         Self::Links,
         Self::Health,
+        Self::Pool,
         Self::NotFound,
         Self::NoEarlierVersion,
         Self::Unavailable,
@@ -46,6 +49,7 @@ impl RefusalKind {
             Self::Exports => "exports",
             Self::Links => "links",
             Self::Health => "health",
+            Self::Pool => "pool",
             Self::NotFound => "not-found",
             Self::NoEarlierVersion => "no-earlier-version",
             Self::Unavailable => "unavailable",
@@ -61,6 +65,7 @@ impl RefusalKind {
             Self::Exports => "it does not export what the current version serves",
             Self::Links => "the city's links to or from it would not type-check",
             Self::Health => "it failed its health check",
+            Self::Pool => "it needs more of the instance pool than this host was built for",
             Self::NotFound => "there is no such component",
             Self::NoEarlierVersion => "there is no earlier version",
             Self::Unavailable => "the cluster's state store is unreachable",

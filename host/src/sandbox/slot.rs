@@ -7,6 +7,7 @@
 //! ends.
 
 use super::Prepared;
+use super::failure::Busy;
 use super::stats::SlotStats;
 use super::store::Grants;
 use crate::limits::Limits;
@@ -14,8 +15,9 @@ use crate::manifest::{CityId, ComponentName, ComponentSpec, Location, RoutePath,
 use crate::state::State;
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A city's components by name.
@@ -49,6 +51,8 @@ pub struct Slot {
     at: Location,
     /// One permit per request allowed to run at once.
     running: Arc<Semaphore>,
+    /// Requests waiting for a place.
+    waiting: AtomicU32,
     /// The source the manifest last gave it, to tell what a reload changes (and what a cluster
     /// records); the version serving may be another, swapped in since.
     manifest_source: Mutex<Arc<WasmFile>>,
@@ -71,6 +75,7 @@ impl Slot {
             health: spec.health.clone(),
             at: spec.at.clone(),
             running: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
+            waiting: AtomicU32::new(0),
             manifest_source: Mutex::new(spec.wasm.clone()),
             current: ArcSwap::from_pointee(Version { prepared, number: 1, since: SystemTime::now() }),
             previous: Mutex::new(None),
@@ -125,9 +130,45 @@ impl Slot {
         lock(&self.manifest_source).clone()
     }
 
-    /// A place among the requests running at once, or `None` when all are taken.
-    pub(super) fn try_start(&self) -> Option<OwnedSemaphorePermit> {
-        self.running.clone().try_acquire_owned().ok()
+    /// A place among the requests running at once and an instance of the `pool`. When either
+    /// is taken and the request may `wait`, it waits in this slot's queue: in arrival order
+    /// (tokio's semaphore is fair), behind at most `queue_length` others, for at most `queue`
+    /// and never past `deadline`.
+    pub(super) async fn places(&self, pool: &Arc<Semaphore>, wait: bool, deadline: Instant) -> Result<Places, Busy> {
+        let now = Instant::now();
+        if let (Ok(running), Ok(instance)) =
+            (self.running.clone().try_acquire_owned(), pool.clone().try_acquire_owned())
+        {
+            return Ok(Places { _running: running, _instance: instance });
+        }
+        let until = deadline.min(now + self.limits.queue);
+        if !wait || until <= now {
+            return Err(self.busy(pool));
+        }
+        let Some(_waiting) = Waiting::join(&self.waiting, self.limits.queue_length) else {
+            return Err(self.busy(pool));
+        };
+        let within = |places: &Arc<Semaphore>| tokio::time::timeout_at(until.into(), places.clone().acquire_owned());
+        let running = within(&self.running).await;
+        let instance = match &running {
+            Ok(Ok(_)) => Some(within(pool).await),
+            _ => None,
+        };
+        self.stats.record_queued(now.elapsed());
+        match (running, instance) {
+            (Ok(Ok(running)), Some(Ok(Ok(instance)))) => Ok(Places { _running: running, _instance: instance }),
+            (Ok(Ok(_)), _) => Err(Busy::Pool),
+            _ => Err(Busy::Concurrency),
+        }
+    }
+
+    /// Which place is taken now.
+    fn busy(&self, pool: &Semaphore) -> Busy {
+        if self.running.available_permits() == 0 || pool.available_permits() > 0 {
+            Busy::Concurrency
+        } else {
+            Busy::Pool
+        }
     }
 
     /// The version serving now; a request keeps it to its end.
@@ -174,6 +215,30 @@ impl Slot {
     /// Requests, errors and latency of this component in this city.
     pub fn stats(&self) -> &SlotStats {
         &self.stats
+    }
+}
+
+/// What a running instance holds until it ends: its place among its component's requests
+/// and its instance of the pool.
+pub(super) struct Places {
+    _running: OwnedSemaphorePermit,
+    _instance: OwnedSemaphorePermit,
+}
+
+/// A place in a slot's queue, given back when dropped.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl<'a> Waiting<'a> {
+    /// Joins the queue `waiting` counts, unless `length` wait already.
+    fn join(waiting: &'a AtomicU32, length: u32) -> Option<Self> {
+        waiting.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < length).then_some(n + 1)).ok()?;
+        Some(Self(waiting))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

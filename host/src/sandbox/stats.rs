@@ -25,6 +25,9 @@ pub struct SlotStats {
     /// Requests and linked calls that failed in a row, up to the latest: what tells a component
     /// failing now from one that failed once long ago.
     failing: AtomicU64,
+    /// Requests that waited in the queue, served or not, and how long they waited in all.
+    queued: AtomicU64,
+    queued_micros: AtomicU64,
 }
 
 impl SlotStats {
@@ -39,6 +42,12 @@ impl SlotStats {
         let bucket = BUCKETS.iter().position(|bound| seconds <= *bound).unwrap_or(BUCKETS.len());
         self.latency[bucket].fetch_add(1, Ordering::Relaxed);
         self.micros.fetch_add(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Counts a request that waited `waited` in the queue.
+    pub fn record_queued(&self, waited: Duration) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.queued_micros.fetch_add(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Counts a swap that went live, or one that was refused and why.
@@ -84,6 +93,8 @@ pub struct Snapshot {
     pub linked_call_failures: u64,
     /// How many of the latest requests and linked calls failed in a row (0: the latest did not).
     pub failing: u64,
+    pub queued: u64,
+    pub queue_seconds: f64,
 }
 
 impl SlotStats {
@@ -99,6 +110,8 @@ impl SlotStats {
             linked_calls: load(&self.linked_calls),
             linked_call_failures: load(&self.linked_call_failures),
             failing: load(&self.failing),
+            queued: load(&self.queued),
+            queue_seconds: load(&self.queued_micros) as f64 / 1e6,
         }
     }
 }
@@ -115,6 +128,8 @@ impl Snapshot {
         self.linked_calls += other.linked_calls;
         self.linked_call_failures += other.linked_call_failures;
         self.failing = self.failing.max(other.failing);
+        self.queued += other.queued;
+        self.queue_seconds += other.queue_seconds;
     }
 
     /// The latency within which a fraction `q` of the requests were answered, interpolated inside

@@ -21,6 +21,12 @@ impl wasi::exports::http::incoming_handler::Guest for Faulty {
                 eprintln!("going to sleep for an hour");
                 wasi::clocks::monotonic_clock::subscribe_duration(3_600_000_000_000).block();
             }
+            // Short work, for queues to form behind: 5 ms, or `?ms=N`.
+            nap if nap.starts_with("/nap") => {
+                let ms = nap.strip_prefix("/nap?ms=").and_then(|ms| ms.parse().ok()).unwrap_or(5u64);
+                wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+                respond(out, 200, "rested\n")
+            }
             "/grow" => grow(),
             "/recurse" => {
                 recurse(0);

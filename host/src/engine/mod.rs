@@ -2,14 +2,20 @@
 //! allocator, epoch interruption with one ticker thread) and compilation, once per content hash,
 //! with an on-disk cache of compiled components. With `--experimental-wasip3` a second engine,
 //! with the component model's async features, compiles and runs the components that need them.
+//! The pool is sized from the components' [`shape`]s; [`Engine::instances`] hands out its
+//! instances, so a request can wait for one instead of failing.
 
-use crate::limits::PoolSize;
+pub mod shape;
+
+use crate::limits::{MEMORY_GUARD, MEMORY_RESERVATION, PoolSize};
 use crate::manifest::WasmFile;
 use anyhow::{Context as _, anyhow};
+use shape::Shapes;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use wasmparser::{Validator, WasmFeatures};
 use wasmtime::component::Component;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -35,6 +41,8 @@ pub struct EngineOptions {
     /// Whether components of WASI 0.3 (the component model's async features) load: the
     /// experimental part of wasmtime that `--experimental-wasip3` opts into.
     pub wasip3: bool,
+    /// The shapes already read (when the pool was sized), for [`Engine::shape`] to reuse.
+    pub shapes: Shapes,
 }
 
 /// The engines and the compile cache; cheap to clone.
@@ -47,18 +55,46 @@ pub struct Engine {
     async_engine: Option<wasmtime::Engine>,
     cache_dir: Option<Arc<Path>>,
     budgets: bool,
+    pool: PoolSize,
+    /// One permit per component instance the pool holds.
+    instances: Arc<Semaphore>,
+    shapes: Shapes,
 }
 
 impl Engine {
     /// Configures wasmtime and starts the epoch tickers.
     pub fn new(options: EngineOptions) -> anyhow::Result<Self> {
+        options.pool.check().map_err(anyhow::Error::msg)?;
         let engine = configure(&options, false)?;
         let async_engine = options.wasip3.then(|| configure(&options, true)).transpose()?;
         if let Some(dir) = &options.cache_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the compile cache `{}`", dir.display()))?;
         }
-        Ok(Self { engine, async_engine, cache_dir: options.cache_dir.map(Arc::from), budgets: options.budgets })
+        Ok(Self {
+            engine,
+            async_engine,
+            cache_dir: options.cache_dir.map(Arc::from),
+            budgets: options.budgets,
+            pool: options.pool,
+            instances: Arc::new(Semaphore::new(options.pool.instances as usize)),
+            shapes: options.shapes,
+        })
+    }
+
+    /// What the pool was built for.
+    pub fn pool(&self) -> &PoolSize {
+        &self.pool
+    }
+
+    /// The pool's component instances: a request holds a permit while its instance lives.
+    pub(crate) fn instances(&self) -> &Arc<Semaphore> {
+        &self.instances
+    }
+
+    /// What one instance of `wasm` takes from the pool.
+    pub(crate) fn shape(&self, wasm: &WasmFile) -> crate::limits::Shape {
+        self.shapes.of(wasm)
     }
 
     /// The engine of the components without the async model; each component knows its own.
@@ -141,14 +177,16 @@ fn compatibility_hash(engine: &wasmtime::Engine) -> u64 {
 fn configure(options: &EngineOptions, async_model: bool) -> anyhow::Result<wasmtime::Engine> {
     let mut pool = PoolingAllocationConfig::new();
     // A request holds one component instance; its core instances, memories and tables come
-    // from the same pool, a few per component, and it runs on one pooled stack.
-    let instances = options.pool.instances;
-    pool.total_component_instances(instances)
-        .total_core_instances(instances.saturating_mul(4))
-        .total_memories(instances.saturating_mul(2))
-        .total_tables(instances.saturating_mul(2))
-        .total_stacks(instances)
-        .max_memory_size(usize::try_from(options.pool.memory).unwrap_or(usize::MAX))
+    // from the same pool, as many as the largest component needs, and it runs on one pooled stack.
+    let size = &options.pool;
+    let per = size.per_instance;
+    pool.total_component_instances(size.instances)
+        .total_core_instances(size.total(per.core_instances))
+        .total_memories(size.total(per.memories))
+        .total_tables(size.total(per.tables))
+        .table_elements(usize::try_from(per.table_elements).unwrap_or(usize::MAX))
+        .total_stacks(size.instances)
+        .max_memory_size(usize::try_from(size.memory).unwrap_or(usize::MAX))
         // The pages a request touches stay mapped and are reset by copy (memset and the
         // image), so the next request does not fault them in again. Never `pagemap_scan`:
         // on wasmtime 48 it skips pages not present, which may still hold the last
@@ -161,6 +199,9 @@ fn configure(options: &EngineOptions, async_model: bool) -> anyhow::Result<wasmt
         .epoch_interruption(options.budgets)
         // Without it such components do not even parse.
         .concurrency_support(async_model)
+        // wasmtime's defaults, stated so that `PoolSize::reservation` is what the pool reserves.
+        .memory_reservation(MEMORY_RESERVATION)
+        .memory_guard_size(MEMORY_GUARD)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = wasmtime::Engine::new(&config).map_err(anyhow::Error::from).context("failed to configure wasmtime")?;
     spawn_epoch_ticker(&engine);

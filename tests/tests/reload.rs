@@ -73,6 +73,16 @@ async fn post_reload_applies_the_manifests_or_answers_their_errors() {
     assert!(errors.contains("unsupported manifest_version `9`") && errors.contains("lecce.toml:1:"), "{errors}");
     assert_eq!(get(&civic.url("/hello"), None).await, (200, "Ciao from Lecce!\n".into()));
 
+    // A component that needs more per instance than the pool was built for at start.
+    let wide = ws.write("wide.wasm", civic_tests::wide::widened(&std::fs::read(HELLO_CITY).unwrap(), 20));
+    lecce(wide.to_str().unwrap(), "Ciao").write(&ws);
+    let response = reload().await.unwrap();
+    assert_eq!(response.status(), 422);
+    let errors = response.text().await.unwrap();
+    assert!(errors.contains("core instances") && errors.contains("restart the host to size its pool"), "{errors}");
+    assert!(errors.contains("lecce.toml:"), "{errors}");
+    assert_eq!(get(&civic.url("/hello"), None).await, (200, "Ciao from Lecce!\n".into()));
+
     lecce(HELLO_CITY, "Salve").write(&ws);
     assert_eq!(reload().await.unwrap().status(), 200);
     assert_eq!(get(&civic.url("/hello"), None).await, (200, "Salve from Lecce!\n".into()));

@@ -9,8 +9,9 @@
 //! the first page of `/v1/components`, the resident set before and after, the cluster's database
 //! against the distinct bytes, and an idle cluster's queries per second.
 
-use crate::swap::{TOKEN, exchange, with_custom_section};
+use crate::swap::{TOKEN, exchange};
 use crate::{Options, start_civic, start_civic_with};
+use civic_tests::edit::with_custom_section;
 use civic_tests::postgres::Postgres;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

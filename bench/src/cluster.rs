@@ -5,9 +5,10 @@
 //! is timed from the admin call to the moment both other hosts report the new version number in
 //! `GET /v1/components`.
 
-use crate::swap::{TOKEN, exchange, with_custom_section};
+use crate::swap::{TOKEN, exchange};
 use crate::{Options, start_civic_with};
 use anyhow::{Context as _, ensure};
+use civic_tests::edit::with_custom_section;
 use civic_tests::postgres::Postgres;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -5,6 +5,7 @@
 use crate::load::measure;
 use crate::{Options, start_civic_with};
 use anyhow::{Context as _, ensure};
+use civic_tests::edit::with_custom_section;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -91,31 +92,6 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     );
     println!("PUT → live for a version never compiled before: {:.0} ms\n", cold.as_secs_f64() * 1e3);
     Ok(())
-}
-
-/// `component` with a custom section `name` holding `data` appended.
-pub fn with_custom_section(component: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
-    let mut payload = leb128(name.len());
-    payload.extend_from_slice(name.as_bytes());
-    payload.extend_from_slice(data);
-    let mut bytes = component.to_vec();
-    bytes.push(0);
-    bytes.extend(leb128(payload.len()));
-    bytes.extend(payload);
-    bytes
-}
-
-fn leb128(mut value: usize) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            bytes.push(byte);
-            return bytes;
-        }
-        bytes.push(byte | 0x80);
-    }
 }
 
 fn put(admin: SocketAddr, wasm: &[u8]) -> anyhow::Result<()> {

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub mod browser;
+pub mod edit;
 pub mod postgres;
 pub mod registry;
 pub mod rogue;
-pub mod wide;
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 

@@ -140,7 +140,7 @@ async fn a_component_of_many_core_instances_and_memories_serves_its_max_concurre
     let ws = Workspace::new();
     // 40 more core instances, memories and tables than the guest itself: more than the 4, 2 and
     // 2 per instance a pool sized without looking at the components would hold.
-    let wide = ws.write("wide.wasm", civic_tests::wide::widened(&std::fs::read(FAULTY).unwrap(), 40));
+    let wide = ws.write("wide.wasm", civic_tests::edit::widened(&std::fs::read(FAULTY).unwrap(), 40));
     let manifest = City::new("lecce")
         .component("faulty", wide.to_str().unwrap(), r#"limits = { max_concurrency = 8, queue = "0s" }"#)
         .route("/faulty", "faulty")

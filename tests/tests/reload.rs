@@ -74,7 +74,7 @@ async fn post_reload_applies_the_manifests_or_answers_their_errors() {
     assert_eq!(get(&civic.url("/hello"), None).await, (200, "Ciao from Lecce!\n".into()));
 
     // A component that needs more per instance than the pool was built for at start.
-    let wide = ws.write("wide.wasm", civic_tests::wide::widened(&std::fs::read(HELLO_CITY).unwrap(), 20));
+    let wide = ws.write("wide.wasm", civic_tests::edit::widened(&std::fs::read(HELLO_CITY).unwrap(), 20));
     lecce(wide.to_str().unwrap(), "Ciao").write(&ws);
     let response = reload().await.unwrap();
     assert_eq!(response.status(), 422);

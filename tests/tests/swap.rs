@@ -102,7 +102,7 @@ async fn a_bad_version_is_refused_and_nothing_changes() {
     let garbage = ws.write("garbage.wasm", b"\x00asm garbage");
     let core = ws.write("core.wasm", wat::parse_str("(module)").unwrap());
     // More core instances and memories per instance than the pool was built for at start.
-    let wide = ws.write("wide.wasm", civic_tests::wide::widened(&std::fs::read(PLAIN_PROXY).unwrap(), 20));
+    let wide = ws.write("wide.wasm", civic_tests::edit::widened(&std::fs::read(PLAIN_PROXY).unwrap(), 20));
     let cases = [
         (&["swap", "lecce", "hello", wide.to_str().unwrap()][..], "422", "restart the host to size its pool for it"),
         (&["swap", "lecce", "hello", garbage.to_str().unwrap()], "422", "is not a WebAssembly component"),

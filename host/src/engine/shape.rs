@@ -87,7 +87,7 @@ mod tests {
     #[test]
     fn every_added_core_instance_counts_with_what_it_defines() {
         let narrow = std::fs::read(civic_tests::FAULTY).unwrap();
-        let (before, after) = (of(&narrow).unwrap(), of(&civic_tests::wide::widened(&narrow, 10)).unwrap());
+        let (before, after) = (of(&narrow).unwrap(), of(&civic_tests::edit::widened(&narrow, 10)).unwrap());
         assert!(before.core_instances >= 1 && before.memories >= 1, "{before:?}");
         assert_eq!(
             after,

@@ -1,7 +1,19 @@
-//! Components as wide as those of toolchains that link many core modules into one component
-//! (componentize-py links a dozen and more), made from a narrow one by adding core instances.
+//! Components edited at the byte level, for tests and benchmarks: sections appended to a
+//! component are valid wherever they are, so no re-encoding is needed.
 
-/// `component` with `count` more core instances at its top level, each of a module that defines
+/// `component` with a custom section `name` holding `data` appended: other bytes, the same
+/// behaviour (a new version to swap in).
+pub fn with_custom_section(component: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+    let mut payload = leb(u32::try_from(name.len()).expect("a short name"));
+    payload.extend_from_slice(name.as_bytes());
+    payload.extend_from_slice(data);
+    let mut bytes = component.to_vec();
+    bytes.extend(section(0, &payload));
+    bytes
+}
+
+/// As wide as the components of toolchains that link many core modules into one
+/// (componentize-py links a dozen and more): `component` with `count` more core instances at its top level, each of a module that defines
 /// a memory and a table: every instance of it takes that many more from the host's pool.
 pub fn widened(component: &[u8], count: u32) -> Vec<u8> {
     let module = wat::parse_str("(module (memory 1) (table 1 funcref))").expect("the module is valid");
